@@ -1,0 +1,45 @@
+"""Checkpoints per generation: ``last.ckpt`` every k generations and at the end, ``best.ckpt``
+whenever the test return improves. Files are written atomically (a temporary file, then a rename,
+through Lightning's checkpoint IO), so a crash never leaves a half-written ``last.ckpt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+
+
+class GenerationCheckpoint(L.Callback):
+    def __init__(self, dirpath: str | Path, every_n_generations: int = 1) -> None:
+        if int(every_n_generations) != every_n_generations or every_n_generations < 1:
+            raise ValueError(f"checkpoint.every_n_generations must be an integer ≥ 1, got {every_n_generations!r}")
+        self.dirpath, self.every = Path(dirpath), int(every_n_generations)
+        self.best_score: float | None = None
+        self._seen = None
+
+    @property
+    def last_path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / "best.ckpt"
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        latest = getattr(pl_module, "latest_test", None)
+        if latest is not None and latest != self._seen:
+            self._seen = latest
+            if self.best_score is None or latest[1] > self.best_score:
+                self.best_score = float(latest[1])
+                trainer.save_checkpoint(self.best_path)
+        if int(pl_module.generation) % self.every == 0:
+            trainer.save_checkpoint(self.last_path)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        trainer.save_checkpoint(self.last_path)
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = state_dict["best_score"]

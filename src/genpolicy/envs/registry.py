@@ -1,0 +1,134 @@
+"""Look up, validate and build gymnasium environments.
+
+Every environment genpolicy touches goes through :func:`make_env` or :func:`make_vector_env`, so an
+unknown id or a missing optional simulator fails once, early, with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+# Which pip extra provides the simulator behind an entry point's module.
+_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari"}
+
+
+def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
+    """Return gymnasium's spec for ``env_id`` or raise a ValueError naming close matches."""
+    if not isinstance(env_id, str) or not env_id:
+        raise ValueError(f"env id must be a non-empty string, got {env_id!r}")
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as err:
+        known = sorted(gym.registry.keys())
+        close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown env id {env_id!r} ({err}).{hint} Registered ids are listed by "
+            "`python -c \"import gymnasium; gymnasium.pprint_registry()\"` "
+            f"(e.g. {', '.join(k for k in ('CartPole-v1', 'LunarLander-v3', 'Pendulum-v1'))})."
+        ) from None
+
+
+def _missing_extra_error(env_id: str, spec: gym.envs.registration.EnvSpec, err: Exception) -> Exception:
+    entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+    for module, extra in _EXTRAS.items():
+        if module in entry or module in str(err).lower():
+            return ImportError(
+                f"environment {env_id!r} needs an optional simulator that is not installed ({err}). "
+                f"Install it with: pip install 'genpolicy[{extra}]'"
+            )
+    return err
+
+
+def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """Build one environment, turning a missing simulator into an install hint."""
+    spec = resolve_env_id(env_id)
+    try:
+        return gym.make(env_id, render_mode=render_mode, **kwargs)
+    except (ImportError, gym.error.DependencyNotInstalled) as err:
+        raise _missing_extra_error(env_id, spec, err) from None
+
+
+def make_vector_env(env_id: str, num_envs: int, mode: str = "sync", **kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id`` in one gymnasium vector env (``sync`` or ``async``)."""
+    if mode not in ("sync", "async"):
+        raise ValueError(f"vectorization must be 'sync' or 'async', got {mode!r}")
+    make_env(env_id, **kwargs).close()  # fail here, clearly, rather than inside a worker
+    fns = [lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)]
+    if mode == "sync":
+        return gym.vector.SyncVectorEnv(fns)
+    return gym.vector.AsyncVectorEnv(fns, shared_memory=True)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What a method needs to know about an environment, plus how to build it.
+
+    ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless
+    given). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
+    (``action_dim`` = vector size, with ``action_low`` / ``action_high``).
+    """
+
+    id: str
+    obs_dim: int
+    action_kind: str
+    action_dim: int
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+    goal: float | None = None
+    max_episode_steps: int | None = None
+    vectorization: str = "sync"
+    kwargs: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(
+        cls,
+        id: str,
+        goal: float | None = None,
+        vectorization: str = "sync",
+        kwargs: dict | None = None,
+    ) -> "EnvSpec":
+        kwargs = dict(kwargs or {})
+        gspec = resolve_env_id(id)
+        env = make_env(id, **kwargs)
+        try:
+            obs_space, act_space = env.observation_space, env.action_space
+        finally:
+            env.close()
+        if not isinstance(obs_space, gym.spaces.Box):
+            raise ValueError(f"{id}: only Box observation spaces are supported, got {obs_space}")
+        if isinstance(act_space, gym.spaces.Discrete):
+            kind, dim, low, high = "discrete", int(act_space.n), (), ()
+        elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+            kind, dim = "box", int(act_space.shape[0])
+            low = tuple(float(x) for x in np.broadcast_to(act_space.low, act_space.shape))
+            high = tuple(float(x) for x in np.broadcast_to(act_space.high, act_space.shape))
+        else:
+            raise ValueError(f"{id}: action space {act_space} is not supported (Discrete or 1-D Box)")
+        if goal is None:
+            goal = gspec.reward_threshold
+        if vectorization not in ("sync", "async"):
+            raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        return cls(
+            id=id,
+            obs_dim=int(np.prod(obs_space.shape)),
+            action_kind=kind,
+            action_dim=dim,
+            action_low=low,
+            action_high=high,
+            goal=None if goal is None else float(goal),
+            max_episode_steps=gspec.max_episode_steps,
+            vectorization=vectorization,
+            kwargs=kwargs,
+        )
+
+    def make_vector(self, num_envs: int) -> gym.vector.VectorEnv:
+        return make_vector_env(self.id, num_envs, self.vectorization, **self.kwargs)
+
+    def make_single(self, render_mode: str | None = None) -> gym.Env:
+        return make_env(self.id, render_mode=render_mode, **self.kwargs)

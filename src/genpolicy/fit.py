@@ -1,0 +1,193 @@
+"""``python -m genpolicy.fit``: compose the config, build everything, train, test, write summary.json.
+
+Everything that can be wrong with the input (env id, hyper-parameters, action space, checkpoint)
+is checked while building, before the Trainer starts; errors print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from genpolicy._configs import config_dir
+
+EXIT_BAD_INPUT = 2
+
+
+class InputError(ValueError):
+    """Bad user input: reported as one line, exit code 2."""
+
+
+def _instantiate(node, what: str, **kwargs):
+    """instantiate() with the user's error (not Hydra's wrapper) as an InputError naming the group."""
+    try:
+        # Always build a partial and call it ourselves: runtime objects passed to instantiate()
+        # directly would be converted into configs (dataclasses become DictConfigs).
+        return instantiate(node, _partial_=True)(**kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise InputError(f"{what}: {cause}") from None
+    except (ValueError, TypeError, ImportError) as err:
+        raise InputError(f"{what}: {err}") from None
+
+
+def build(cfg: DictConfig):
+    """(env spec, datamodule, LightningModule) from a composed config. Validates as it builds."""
+    env = _instantiate(cfg.env, "env")
+    method_cls = _method_class(cfg)
+    kinds = getattr(method_cls, "action_kinds", ("discrete", "box"))
+    if env.action_kind not in kinds:
+        raise InputError(f"method {method_cls.__name__} needs {' or '.join(kinds)} actions; {env.id} has {env.action_kind} actions")
+    policy = _instantiate(cfg.policy, "policy", obs_dim=env.obs_dim, action_kind=env.action_kind,
+                          action_dim=env.action_dim, action_low=env.action_low, action_high=env.action_high)
+    strategy = _instantiate(cfg.strategy, "strategy")
+    module = _instantiate(cfg.method, "method", policy=policy, strategy=strategy, seed=int(cfg.seed))
+    datamodule = _instantiate(cfg.data, "data", env=env, seed=int(cfg.seed))
+    return env, datamodule, module
+
+
+def _method_class(cfg: DictConfig):
+    from hydra.utils import get_class
+
+    try:
+        return get_class(cfg.method._target_)
+    except Exception as err:  # noqa: BLE001 - any failure here is a bad method config
+        raise InputError(f"method: cannot import {cfg.method.get('_target_')!r}: {err}") from None
+
+
+def load_checkpoint(path: str) -> dict:
+    """Load a checkpoint without running pickled code; a clear InputError when missing or corrupt."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - corrupt, truncated or not a torch file
+        raise InputError(f"checkpoint {path} cannot be loaded (corrupt or not a genpolicy checkpoint): {err}") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "genpolicy" not in ckpt:
+        raise InputError(f"checkpoint {path} is not a genpolicy checkpoint (no state_dict/config inside)")
+    return ckpt
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _callbacks(cfg: DictConfig, run_dir: Path, goal):
+    import lightning as L
+
+    from genpolicy.callbacks import GenerationCheckpoint, GoalStopping
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+
+    class StoreConfig(L.Callback):  # the composed config travels inside every checkpoint
+        def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+            checkpoint["genpolicy"] = {"config": config, "version": 1}
+
+    callbacks = [
+        StoreConfig(),
+        GenerationCheckpoint(run_dir / "checkpoints", int(cfg.checkpoint.every_n_generations)),
+    ]
+    if goal is not None:
+        callbacks.append(GoalStopping(goal, int(cfg.goal_stopping.consecutive)))
+    return callbacks
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train and test one experiment into ``run_dir``; returns the summary."""
+    start = time.perf_counter()
+    import lightning as L
+    import torch
+
+    from genpolicy.rollout import PopulationEvaluator
+
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # before build: initial weights
+    env, datamodule, module = build(cfg)
+    if cfg.resume:
+        load_checkpoint(cfg.resume)  # fail now, not after the Trainer has started
+    goal = cfg.goal_stopping.reward_goal
+    logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
+    trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),
+                           default_root_dir=str(run_dir))
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
+
+    last = run_dir / "checkpoints" / "last.ckpt"
+    best = run_dir / "checkpoints" / "best.ckpt"
+    summary = {}
+    if trainer.is_global_zero:
+        evaluator = PopulationEvaluator(env)
+        try:
+            with torch.no_grad():
+                test = module.test_return(int(cfg.final_eval_episodes), seed=-1, evaluator=evaluator)
+        finally:
+            evaluator.close()
+        returns = test.returns.flatten()
+        mean, std = float(returns.mean()), float(returns.std(unbiased=False))
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+        summary = {
+            "experiment": str(cfg.name),
+            "method": str(choices.get("method", cfg.method._target_)),
+            "env": env.id,
+            "generations": int(module.generation),
+            "env_steps": int(module.env_steps),
+            "wall_s": round(time.perf_counter() - start, 3),
+            "eval_return_mean": mean,
+            "eval_return_std": std,
+            "eval_episodes": int(returns.numel()),
+            "goal": env.goal,
+            "solved": bool(env.goal is not None and mean >= env.goal),
+            "seed": int(cfg.seed),
+            "checkpoint": str(last),
+            "best_checkpoint": str(best) if best.exists() else None,
+            "run_dir": str(run_dir),
+        }
+        _write_json(run_dir / "summary.json", summary)
+        if logger:
+            logger.log_metrics({"test/return_mean": mean, "test/return_std": std}, step=int(module.generation))
+            logger.finalize("success")
+        print(
+            f"{summary['experiment']}: {summary['generations']} generations, {summary['env_steps']:,} env steps, "
+            f"{summary['wall_s']:.1f} s → test return {mean:.1f} ± {std:.1f} over {returns.numel()} episodes"
+            f"{' (solved)' if summary['solved'] else ''}\n  run dir: {run_dir}",
+            flush=True,
+        )
+    return summary
+
+
+def _is_fresh_hydra_dir(run_dir: Path) -> bool:
+    return run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir())
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="fit")
+def main(cfg: DictConfig) -> None:
+    logging.getLogger("lightning.pytorch").propagate = False  # Lightning prints itself; no echo via Hydra
+    warnings.filterwarnings("ignore", message=r".*(LeafSpec|does not have many workers).*")
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run(cfg, run_dir)
+    except InputError as err:
+        if _is_fresh_hydra_dir(run_dir):  # leave nothing behind for input we refused
+            shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"genpolicy.fit: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":
+    main()

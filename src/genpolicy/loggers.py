@@ -1,0 +1,39 @@
+"""Experiment loggers: Weights & Biases (offline unless a key is available) and CSV."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+
+def _has_wandb_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        hosts = netrc.netrc(os.environ.get("NETRC", Path.home() / ".netrc")).hosts
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = None,
+                 mode: str | None = None, **kwargs) -> WandbLogger:
+    """W&B logger. ``mode`` None means: ``WANDB_MODE`` if set, else online with a key, else offline.
+
+    Offline runs are written under ``save_dir/wandb`` and can be uploaded later with ``wandb sync``.
+    """
+    mode = mode or os.environ.get("WANDB_MODE") or ("online" if _has_wandb_key() else "offline")
+    if mode not in ("online", "offline", "disabled"):
+        raise ValueError(f"wandb mode must be online, offline or disabled, got {mode!r}")
+    if mode != "online":
+        os.environ["WANDB_MODE"] = mode  # make sure nothing in the client tries the network
+    os.environ.setdefault("WANDB_SILENT", "true")
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(save_dir=save_dir, project=project, name=name, mode=mode, **kwargs)
+
+
+def csv_logger(save_dir: str, name: str = "csv", **kwargs) -> CSVLogger:
+    return CSVLogger(save_dir=save_dir, name=name, version="", **kwargs)

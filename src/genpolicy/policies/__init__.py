@@ -1,0 +1,8 @@
+"""Policies: plain nn.Modules with a batched forward over a population of flat parameter vectors."""
+
+from genpolicy.policies.heads import BoxHead, DiscreteHead, make_head
+from genpolicy.policies.mlp import MLP
+from genpolicy.policies.normalizer import RunningNorm
+from genpolicy.policies.population_policy import PopulationPolicy
+
+__all__ = ["MLP", "BoxHead", "DiscreteHead", "make_head", "RunningNorm", "PopulationPolicy"]

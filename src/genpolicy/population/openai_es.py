@@ -1,0 +1,100 @@
+"""OpenAI evolution strategies: Salimans, Ho, Chen, Sidor & Sutskever, "Evolution Strategies as a
+Scalable Alternative to Reinforcement Learning", arXiv:1703.03864 (2017).
+
+Ask/tell over a search centre θ (D,). ``ask`` perturbs θ with σ·ε, mirrored as (θ+σε, θ−σε) pairs
+by default; ``gradient`` shapes the fitness and returns the ascent estimate
+g = 1/(P σ) Σ_i u_i s_i ε_i, which the caller hands to any torch optimiser (negated, since torch
+optimisers descend). The strategy owns σ and its once-per-generation decay, nothing else: the
+optimiser, weight decay and learning-rate schedule live with the optimiser.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genpolicy.population.noise import pair_noise
+from genpolicy.population.shaping import SHAPINGS, shape_fitness
+
+
+class OpenAIES:
+    def __init__(
+        self,
+        popsize: int = 64,
+        sigma: float = 0.05,
+        mirrored: bool = True,
+        shaping: str = "centered_ranks",
+        sigma_decay: float = 1.0,
+        sigma_min: float = 0.0,
+    ) -> None:
+        if int(popsize) != popsize or popsize < 2:
+            raise ValueError(f"popsize must be an integer ≥ 2, got {popsize!r}")
+        if mirrored and popsize % 2:
+            raise ValueError(
+                f"popsize must be even with mirrored sampling (members come in ±ε pairs), got {popsize}; "
+                "use an even popsize or strategy.mirrored=false"
+            )
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        if not 0 < sigma_decay <= 1:
+            raise ValueError(f"sigma_decay must be in (0, 1], got {sigma_decay!r}")
+        if not 0 <= sigma_min <= sigma:
+            raise ValueError(f"sigma_min must be in [0, sigma], got {sigma_min!r}")
+        if shaping not in SHAPINGS:
+            raise ValueError(f"shaping must be one of {sorted(SHAPINGS)}, got {shaping!r}")
+        self.popsize, self.mirrored, self.shaping = int(popsize), bool(mirrored), shaping
+        self.sigma, self.sigma_decay, self.sigma_min = float(sigma), float(sigma_decay), float(sigma_min)
+        self._noise: tuple[int, torch.Tensor] | None = None  # (seed, ε) of the last ask
+
+    @property
+    def num_noise(self) -> int:
+        """Number of distinct noise vectors per generation (pairs when mirrored)."""
+        return self.popsize // 2 if self.mirrored else self.popsize
+
+    def noise(self, seed: int, dim: int, device, dtype) -> torch.Tensor:
+        """ε for generation ``seed``: (num_noise, D), regenerated unless it is the last one asked."""
+        if self._noise is not None and self._noise[0] == seed and self._noise[1].shape[1] == dim:
+            return self._noise[1]
+        eps = pair_noise(seed, range(self.num_noise), dim, device, dtype)
+        self._noise = (seed, eps)
+        return eps
+
+    def signs_and_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every member: its sign s_i (±1) and the row of ε it uses."""
+        idx = torch.arange(self.popsize)
+        if self.mirrored:
+            return 1.0 - 2.0 * (idx % 2), idx // 2
+        return torch.ones(self.popsize), idx
+
+    def ask(self, centre: torch.Tensor, seed: int) -> torch.Tensor:
+        """The population (P, D): member 2j = θ + σε_j and 2j+1 = θ − σε_j when mirrored."""
+        eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
+        if self.mirrored:
+            pert = torch.stack((eps, -eps), 1).reshape(self.popsize, -1)
+        else:
+            pert = eps
+        return centre.detach().unsqueeze(0) + self.sigma * pert
+
+    def member(self, centre: torch.Tensor, seed: int, index: int) -> torch.Tensor:
+        """Rebuild member ``index`` of generation ``seed`` alone, without the rest of the population."""
+        sign, row = self.signs_and_rows()
+        eps = pair_noise(seed, [int(row[index])], centre.numel(), centre.device, centre.dtype)[0]
+        return centre.detach() + self.sigma * float(sign[index]) * eps
+
+    def gradient(self, fitness: torch.Tensor, seed: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        """Ascent direction (D,) estimated from the members' fitness (P,) of generation ``seed``."""
+        if fitness.shape != (self.popsize,):
+            raise ValueError(f"expected fitness of shape ({self.popsize},), got {tuple(fitness.shape)}")
+        eps = self.noise(seed, dim, device or fitness.device, dtype)
+        u = shape_fitness(fitness, self.shaping).to(eps)
+        w = u[0::2] - u[1::2] if self.mirrored else u  # (num_noise,)
+        return (w @ eps) / (self.popsize * self.sigma)
+
+    def step(self) -> None:
+        """Once per generation: σ ← max(σ·decay, σ_min)."""
+        self.sigma = max(self.sigma * self.sigma_decay, self.sigma_min)
+
+    def state_dict(self) -> dict:
+        return {"sigma": self.sigma}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sigma = float(state["sigma"])

@@ -1,0 +1,109 @@
+"""Evaluate P parameter vectors × E episodes with one batched policy call per environment step.
+
+Gymnasium ≥ 1.0 vector envs reset a finished sub-env on the *next* ``step`` (the action sent then is
+ignored and the reward is 0). Here every sub-env plays exactly one episode: once it reports
+``terminated`` or ``truncated`` it is masked, its return is final, and whatever it does afterwards
+(auto-resetting, idling) is never counted. The loop ends when every sub-env has finished or the
+optional step cap is hit (then unfinished episodes count as truncated there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from genpolicy.envs.registry import EnvSpec
+
+ActFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (params (P, D), obs (P, E, o)) → actions
+
+
+@dataclass
+class RolloutResult:
+    returns: torch.Tensor  # (P, E) float64 episode returns (NaN/inf kept as reported)
+    lengths: torch.Tensor  # (P, E) int64 episode lengths
+    env_steps: int  # environment steps that counted (finished sub-envs excluded)
+    wall_s: float
+    obs_sum: torch.Tensor | None = None  # (obs_dim,) float64 over counted steps
+    obs_sumsq: torch.Tensor | None = None
+    obs_count: int = 0
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.env_steps / max(self.wall_s, 1e-9)
+
+
+class PopulationEvaluator:
+    """Owns vector envs (one per size used, reused across generations) and runs the episode loop."""
+
+    def __init__(self, spec: EnvSpec) -> None:
+        self.spec = spec
+        self._pool: dict[int, object] = {}
+
+    def _envs(self, n: int):
+        if n not in self._pool:
+            self._pool[n] = self.spec.make_vector(n)
+        return self._pool[n]
+
+    def close(self) -> None:
+        for env in self._pool.values():
+            env.close()
+        self._pool.clear()
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        act: ActFn,
+        params: torch.Tensor,
+        episodes: int,
+        seeds: Sequence[int],
+        max_steps: int | None = None,
+        obs_stats: bool = False,
+    ) -> RolloutResult:
+        """Play ``episodes`` episodes for each of the P rows of ``params`` (P, D).
+
+        ``seeds`` gives one reset seed per sub-env, member-major: sub-env p·E + e is member p's
+        episode e. Observations go to ``params.device``; actions come back to the CPU.
+        """
+        P, E = params.shape[0], int(episodes)
+        n = P * E
+        if len(seeds) != n:
+            raise ValueError(f"need {n} env seeds (P={P} × episodes={E}), got {len(seeds)}")
+        envs = self._envs(n)
+        start = time.perf_counter()
+        obs, _ = envs.reset(seed=[int(s) for s in seeds])
+        done = np.zeros(n, dtype=bool)
+        returns = np.zeros(n, dtype=np.float64)
+        lengths = np.zeros(n, dtype=np.int64)
+        o_sum = np.zeros(self.spec.obs_dim) if obs_stats else None
+        o_sumsq = np.zeros(self.spec.obs_dim) if obs_stats else None
+        o_count = 0
+        t = 0
+        while not done.all() and (max_steps is None or t < max_steps):
+            active = ~done
+            flat_obs = obs.reshape(n, -1)
+            if obs_stats:
+                counted = flat_obs[active].astype(np.float64)
+                o_sum += counted.sum(0)
+                o_sumsq += np.square(counted).sum(0)
+                o_count += counted.shape[0]
+            o = torch.as_tensor(flat_obs, dtype=torch.float32, device=params.device).view(P, E, -1)
+            actions = act(params, o).reshape(n, *([] if self.spec.action_kind == "discrete" else [-1]))
+            obs, reward, terminated, truncated, _ = envs.step(actions.cpu().numpy())
+            returns += np.where(active, reward, 0.0)
+            lengths += active
+            done |= active & (terminated | truncated)
+            t += 1
+        wall = time.perf_counter() - start
+        return RolloutResult(
+            returns=torch.from_numpy(returns).view(P, E),
+            lengths=torch.from_numpy(lengths).view(P, E),
+            env_steps=int(lengths.sum()),
+            wall_s=wall,
+            obs_sum=None if o_sum is None else torch.from_numpy(o_sum),
+            obs_sumsq=None if o_sumsq is None else torch.from_numpy(o_sumsq),
+            obs_count=o_count,
+        )
