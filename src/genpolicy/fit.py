@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import hydra
@@ -74,10 +76,14 @@ def load_checkpoint(path: str) -> dict:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(p):
+        raise InputError(f"checkpoint {path} is not a torch checkpoint file (truncated or corrupt)")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - corrupt, truncated or not a torch file
-        raise InputError(f"checkpoint {path} cannot be loaded (corrupt or not a genpolicy checkpoint): {err}") from None
+    except pickle.UnpicklingError:
+        raise InputError(f"checkpoint {path} holds objects that cannot be loaded safely (weights_only=True)") from None
+    except Exception as err:  # noqa: BLE001 - a damaged archive
+        raise InputError(f"checkpoint {path} cannot be loaded (corrupt): {type(err).__name__}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "genpolicy" not in ckpt:
         raise InputError(f"checkpoint {path} is not a genpolicy checkpoint (no state_dict/config inside)")
     return ckpt

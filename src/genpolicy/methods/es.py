@@ -101,7 +101,8 @@ class ESModule(L.LightningModule):
         n = episodes or self.eval_episodes
         stream = member_seed(member_seed(self.seed, seed), _EVAL_STREAM)
         seeds = [member_seed(stream, i) for i in range(n)]
-        return (evaluator or self.evaluator).evaluate(self.policy.act, self.centre.detach()[None], n, seeds)
+        act = self.policy.bind(self.centre.detach()[None])
+        return (evaluator or self.evaluator).evaluate(act, 1, n, seeds, self.device)
 
     # ---------------------------------------------------------------- one generation
     def training_step(self, batch: dict, batch_idx: int) -> None:
@@ -115,7 +116,7 @@ class ESModule(L.LightningModule):
         seeds = self.env_seeds(gen_seed, P) + self.env_seeds(member_seed(gen_seed, 7), 1)
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
         result = self.evaluator.evaluate(
-            lambda p, o: self.policy.act(p, o, act_gen), population, self.episodes_per_member, seeds,
+            self.policy.bind(population, act_gen), P + 1, self.episodes_per_member, seeds, self.device,
             max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.mean(1)  # (P + 1,)

@@ -65,19 +65,31 @@ class MLP(nn.Module):
         nn.utils.vector_to_parameters(flat.detach().to(next(self.parameters())), self.parameters())
         return self
 
-    def batched(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Run P members at once: params (P, D), x (P, B, in_dim) → (P, B, out_dim)."""
-        P = params.shape[0]
-        offset = 0
-        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w = params[:, offset : offset + n_in * n_out].view(P, n_out, n_in)
+    def split(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Per layer, contiguous (Wᵀ (P, in, out), b (P, 1, out) or None) from flat params (P, D).
+
+        Done once per rollout, so the per-step forward reads contiguous batched matrices.
+        """
+        P, offset, layers = params.shape[0], 0, []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = params[:, offset : offset + n_in * n_out].reshape(P, n_out, n_in)
             offset += n_in * n_out
+            b = None
             if self.bias:
-                b = params[:, offset : offset + n_out].view(P, 1, n_out)
+                b = params[:, offset : offset + n_out].reshape(P, 1, n_out).contiguous()
                 offset += n_out
-                x = torch.baddbmm(b, x, w.transpose(1, 2))
-            else:
-                x = torch.bmm(x, w.transpose(1, 2))
-            if i < len(self.sizes) - 2:
+            layers.append((w.transpose(1, 2).contiguous(), b))
+        return layers
+
+    def batched_split(self, layers, x: torch.Tensor) -> torch.Tensor:
+        """Forward with :meth:`split` weights: x (P, B, in_dim) → (P, B, out_dim)."""
+        last = len(layers) - 1
+        for i, (wt, b) in enumerate(layers):
+            x = torch.baddbmm(b, x, wt) if b is not None else torch.bmm(x, wt)
+            if i < last:
                 x = self._act(x)
         return x
+
+    def batched(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Run P members at once: params (P, D), x (P, B, in_dim) → (P, B, out_dim)."""
+        return self.batched_split(self.split(params), x)

@@ -19,6 +19,7 @@ class RunningNorm(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("sum", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("sumsq", torch.zeros(dim, dtype=torch.float64))
+        self._cache: tuple | None = None  # (count, mean, std) in the dtype last used
 
     @torch.no_grad()
     def update(self, obs_sum: torch.Tensor, obs_sumsq: torch.Tensor, count: float) -> None:
@@ -27,6 +28,7 @@ class RunningNorm(nn.Module):
         self.sum += obs_sum.to(self.sum)
         self.sumsq += obs_sumsq.to(self.sumsq)
         self.count += float(count)
+        self._cache = None
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.count <= 0:
@@ -38,5 +40,8 @@ class RunningNorm(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if not self.enabled or self.count <= 0:
             return obs
-        mean, std = self.mean_std()
-        return ((obs - mean.to(obs.dtype)) / std.to(obs.dtype)).clamp(-self.clip, self.clip)
+        cache = self._cache
+        if cache is None or cache[0] != float(self.count) or cache[1].dtype != obs.dtype or cache[1].device != obs.device:
+            mean, std = self.mean_std()
+            cache = self._cache = (float(self.count), mean.to(obs), std.to(obs))
+        return ((obs - cache[1]) / cache[2]).clamp(-self.clip, self.clip)

@@ -42,7 +42,18 @@ class PopulationPolicy(nn.Module):
     def initial_parameters(self) -> torch.Tensor:
         return self.net.flat_parameters()
 
+    def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
+        """``act(obs (P, B, obs_dim)) → actions (P, B[, act_dim])`` for the members params (P, D)."""
+        layers = self.net.split(params.detach())
+        dtype = params.dtype
+
+        @torch.no_grad()
+        def act(obs: torch.Tensor) -> torch.Tensor:
+            return self.head(self.net.batched_split(layers, self.norm(obs.to(dtype))), generator)
+
+        return act
+
     @torch.no_grad()
     def act(self, params: torch.Tensor, obs: torch.Tensor, generator: torch.Generator | None = None):
-        out = self.net.batched(params, self.norm(obs))  # (P, B, out_dim)
-        return self.head(out, generator)
+        """One-off batched action: params (P, D), obs (P, B, obs_dim)."""
+        return self.bind(params, generator)(obs)

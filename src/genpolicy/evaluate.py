@@ -1,0 +1,71 @@
+"""``python -m genpolicy.evaluate ckpt_path=PATH episodes=N [video=DIR]``: test a saved policy.
+
+Prints one JSON line: ``eval_return_mean``, ``eval_return_std``, ``episodes`` (and the video's path
+when ``video=DIR`` is given). The checkpoint is loaded with ``weights_only=True``: no pickled code
+runs. The policy is rebuilt from the config stored inside the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from genpolicy._configs import config_dir
+from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, load_checkpoint
+
+
+def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
+             video_format: str = "mp4", device: str = "cpu") -> dict:
+    import torch
+
+    from genpolicy.rollout import PopulationEvaluator
+    from genpolicy.rollout.video import record_episode
+
+    if int(episodes) != episodes or episodes < 1:
+        raise InputError(f"episodes must be an integer ≥ 1, got {episodes!r}")
+    if video_format not in ("mp4", "gif"):
+        raise InputError(f"video_format must be mp4 or gif, got {video_format!r}")
+    ckpt = load_checkpoint(ckpt_path)
+    env, _, module = build(OmegaConf.create(ckpt["genpolicy"]["config"]))
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise InputError(f"checkpoint {ckpt_path} does not match its own config: {err}") from None
+    module.to(torch.device(device)).eval()
+    evaluator = PopulationEvaluator(env)
+    try:
+        test = module.test_return(int(episodes), seed=int(seed), evaluator=evaluator)
+    finally:
+        evaluator.close()
+    returns = test.returns.flatten()
+    out = {
+        "eval_return_mean": float(returns.mean()),
+        "eval_return_std": float(returns.std(unbiased=False)),
+        "episodes": int(returns.numel()),
+        "env": env.id,
+        "generation": int(module.generation),
+        "checkpoint": str(ckpt_path),
+    }
+    if video:
+        name = f"{env.id}_gen{int(module.generation)}.{video_format}"
+        act = module.policy.bind(module.centre.detach()[None])
+        out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device))
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        result = evaluate(cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
+    except (InputError, ImportError) as err:
+        print(f"genpolicy.evaluate: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
