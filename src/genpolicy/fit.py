@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
+from genpolicy.loggers import close_logger
 
 EXIT_BAD_INPUT = 2
 
@@ -167,7 +168,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         _write_json(run_dir / "summary.json", summary)
         if logger:
             logger.log_metrics({"test/return_mean": mean, "test/return_std": std}, step=int(module.generation))
-            logger.finalize("success")
+        close_logger(logger)
         print(
             f"{summary['experiment']}: {summary['generations']} generations, {summary['env_steps']:,} env steps, "
             f"{summary['wall_s']:.1f} s → test return {mean:.1f} ± {std:.1f} over {returns.numel()} episodes"

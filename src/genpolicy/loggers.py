@@ -35,5 +35,15 @@ def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = N
     return WandbLogger(save_dir=save_dir, project=project, name=name, mode=mode, **kwargs)
 
 
-def csv_logger(save_dir: str, name: str = "csv", **kwargs) -> CSVLogger:
-    return CSVLogger(save_dir=save_dir, name=name, version="", **kwargs)
+def csv_logger(save_dir: str, name: str | None = None, **kwargs) -> CSVLogger:
+    """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored)."""
+    return CSVLogger(save_dir=save_dir, name="", version="", **kwargs)
+
+
+def close_logger(logger, status: str = "success") -> None:
+    """Flush and close a logger; a W&B run is finished so its local files are complete."""
+    if not logger:
+        return
+    logger.finalize(status)
+    if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        logger.experiment.finish()

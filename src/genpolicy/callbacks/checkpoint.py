@@ -31,12 +31,12 @@ class GenerationCheckpoint(L.Callback):
             self._seen = latest
             if self.best_score is None or latest[1] > self.best_score:
                 self.best_score = float(latest[1])
-                trainer.save_checkpoint(self.best_path)
+                trainer.save_checkpoint(self.best_path, weights_only=False)
         if int(pl_module.generation) % self.every == 0:
-            trainer.save_checkpoint(self.last_path)
+            trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        trainer.save_checkpoint(self.last_path)
+        trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def state_dict(self) -> dict:
         return {"best_score": self.best_score}

@@ -14,10 +14,15 @@ def _finite_or_worst(fitness: torch.Tensor) -> torch.Tensor:
 
 
 def ranks(fitness: torch.Tensor) -> torch.Tensor:
-    """0-based ranks, ties broken by position (stable); non-finite fitness ranks lowest."""
-    order = torch.sort(_finite_or_worst(fitness.double()), stable=True).indices
-    r = torch.empty_like(order)
-    r[order] = torch.arange(order.numel(), device=order.device)
+    """0-based ranks (float64); tied values share their average rank, so a mirrored pair with equal
+    returns contributes nothing to the update. Non-finite fitness ranks lowest."""
+    f = _finite_or_worst(fitness.double().flatten())
+    sorted_f, order = torch.sort(f)
+    _, inverse, counts = torch.unique_consecutive(sorted_f, return_inverse=True, return_counts=True)
+    ends = torch.cumsum(counts, 0).double()
+    group_rank = ends - (counts.double() + 1) / 2  # mean of the 0-based positions in each group
+    r = torch.empty_like(f)
+    r[order] = group_rank[inverse]
     return r
 
 
@@ -26,7 +31,7 @@ def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
     n = fitness.numel()
     if n < 2:
         return torch.zeros_like(fitness, dtype=torch.float64)
-    return ranks(fitness).double() / (n - 1) - 0.5
+    return ranks(fitness) / (n - 1) - 0.5
 
 
 def zscore(fitness: torch.Tensor) -> torch.Tensor:
@@ -43,7 +48,7 @@ def zscore(fitness: torch.Tensor) -> torch.Tensor:
 def utility(fitness: torch.Tensor) -> torch.Tensor:
     """NES rank utilities max(0, log(n/2+1) − log k), normalised, minus 1/n (sums to zero)."""
     n = fitness.numel()
-    k = n - ranks(fitness).double()  # 1 = best
+    k = n - ranks(fitness)  # 1 = best
     u = (torch.log2(torch.tensor(n / 2 + 1.0, dtype=torch.float64)) - torch.log2(k)).clamp_min(0)
     return u / u.sum() - 1.0 / n
 

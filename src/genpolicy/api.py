@@ -1,0 +1,166 @@
+"""Bring your own model: evolve any ``nn.Module`` (or list of tensors) against your own reward function.
+
+The PyTorch-ES interface (staturecrane/PyTorch-ES, after evostra), on genpolicy's engine::
+
+    es = EvolutionModule(list(model.parameters()), reward_fn, population_size=50, sigma=0.1,
+                         learning_rate=0.001, reward_goal=195, consecutive_goal_stopping=10)
+    weights = es.run(iterations=300, print_step=10)
+
+``reward_fn(weights)`` receives a list of tensors shaped like the parameters and returns a float.
+Unlike the original, decays are applied once per iteration (not once per parameter tensor), members
+are mirrored pairs rebuilt from seeds (no deep copies of the model) and the update is the same
+OpenAI-ES step the Lightning method uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genpolicy.population.noise import member_seed
+from genpolicy.population.openai_es import OpenAIES
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+class EvolutionModule:
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | nn.Module,
+        reward_func: Callable[..., float],
+        population_size: int = 50,
+        sigma: float = 0.1,
+        learning_rate: float = 0.001,
+        decay: float = 1.0,
+        sigma_decay: float = 1.0,
+        threadcount: int = 1,
+        render_test: bool = False,
+        cuda: bool = False,
+        reward_goal: float | None = None,
+        consecutive_goal_stopping: int | None = None,
+        save_path: str | None = None,
+        *,
+        mirrored: bool = True,
+        shaping: str = "zscore",
+        optimizer: str = "sgd",
+        weight_decay: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        params = list(params.parameters() if isinstance(params, nn.Module) else params)
+        if not params:
+            raise ValueError("params is empty: pass model.parameters() or a list of tensors")
+        if cuda and not torch.cuda.is_available():
+            raise ValueError("cuda=True but no CUDA device is available")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+        if not 0 < decay <= 1:
+            raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+        if int(threadcount) != threadcount or threadcount < 1:
+            raise ValueError(f"threadcount must be an integer ≥ 1, got {threadcount!r}")
+        if consecutive_goal_stopping is not None and reward_goal is None:
+            raise ValueError("consecutive_goal_stopping needs a reward_goal")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        self.params, self.reward_func = params, reward_func
+        self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay)
+        device = torch.device("cuda" if cuda else params[0].device)
+        self.shapes = [p.shape for p in params]
+        self.centre = nn.Parameter(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
+        opt_cls = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+        self.optimizer = opt_cls([self.centre], lr=learning_rate, weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=decay)
+        self.threadcount, self.render_test = int(threadcount), render_test
+        self.reward_goal, self.consecutive = reward_goal, consecutive_goal_stopping or 1
+        self.save_path = Path(save_path) if save_path else None
+        self.seed, self.iteration, self.history = int(seed), 0, []
+
+    # ------------------------------------------------------------------ helpers
+    def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        out, offset = [], 0
+        for shape in self.shapes:
+            n = math.prod(shape)
+            out.append(flat[offset : offset + n].view(shape))
+            offset += n
+        return out
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        """The current (unperturbed) weights, shaped like the parameters."""
+        return [w.detach().clone() for w in self.unflatten(self.centre.detach())]
+
+    def _score(self, members: torch.Tensor) -> torch.Tensor:
+        def one(row):
+            return float(self.reward_func(self.unflatten(row)))
+
+        rows = list(members)
+        if self.threadcount == 1:
+            scores = [one(r) for r in rows]
+        else:
+            with ThreadPoolExecutor(self.threadcount) as pool:
+                scores = list(pool.map(one, rows))
+        return torch.tensor(scores, dtype=torch.float64)
+
+    def test(self) -> float:
+        kwargs = {"render": True} if self.render_test else {}
+        return float(self.reward_func(self.weights, **kwargs))
+
+    # ------------------------------------------------------------------ the loop
+    def step(self) -> torch.Tensor:
+        """One iteration: sample, score, update. Returns the population's rewards (P,)."""
+        seed = member_seed(self.seed, self.iteration)
+        rewards = self._score(self.strategy.ask(self.centre, seed))
+        self.optimizer.zero_grad()
+        self.centre.grad = -self.strategy.gradient(
+            rewards.to(self.centre.device), seed, self.centre.numel(), self.centre.device, self.centre.dtype
+        )
+        self.optimizer.step()
+        self.scheduler.step()  # lr decay: once per iteration
+        self.strategy.step()  # σ decay: once per iteration
+        self.iteration += 1
+        return rewards
+
+    def run(self, iterations: int, print_step: int = 10) -> list[torch.Tensor]:
+        """Evolve for up to ``iterations``; every ``print_step`` test, print, save, check the goal.
+
+        Returns the evolved weights and copies them into the parameters that were passed in.
+        """
+        if int(print_step) != print_step or print_step < 1:
+            raise ValueError(f"print_step must be an integer ≥ 1, got {print_step!r}")
+        streak = 0
+        for _ in range(int(iterations)):
+            rewards = self.step()
+            if self.iteration % print_step:
+                continue
+            test = self.test()
+            self.history.append((self.iteration, test))
+            print(f"iter {self.iteration}: test reward {test:.2f} | population mean {float(rewards.mean()):.2f}"
+                  f" max {float(rewards.max()):.2f}", flush=True)
+            if self.save_path is not None:
+                _atomic_torch_save(self.weights, self.save_path)
+            if self.reward_goal is not None:
+                streak = streak + 1 if test >= self.reward_goal else 0
+                if streak >= self.consecutive:
+                    print(f"reward goal {self.reward_goal} reached {streak} times in a row; stopping", flush=True)
+                    break
+        weights = self.weights
+        with torch.no_grad():
+            for p, w in zip(self.params, weights):
+                p.copy_(w.to(p.device))
+        return weights
+
+
+def evolve(model: nn.Module, reward_func: Callable[..., float], iterations: int, print_step: int = 10,
+           **kwargs) -> nn.Module:
+    """Evolve ``model`` in place with :class:`EvolutionModule` and return it."""
+    EvolutionModule(model, reward_func, **kwargs).run(iterations, print_step)
+    return model

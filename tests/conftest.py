@@ -1,0 +1,35 @@
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from genpolicy._configs import config_dir
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
+
+
+def compose_fit(*overrides: str):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("fit", overrides=list(overrides))
+
+
+TINY = ("strategy.popsize=8", "generations=2", "method.eval_episodes=2", "method.eval_every=1", "final_eval_episodes=2",
+        "logger=csv", "trainer.enable_progress_bar=false", "goal_stopping.reward_goal=null")
+
+
+@pytest.fixture
+def fit_run(tmp_path):
+    """Run ``genpolicy.fit`` in-process: fit_run(*overrides, run_dir=None) → (summary, run_dir)."""
+    from genpolicy.fit import run
+
+    def _run(*overrides, run_dir=None):
+        cfg = compose_fit(*TINY, *overrides)
+        rd = Path(run_dir or tmp_path / "run")
+        rd.mkdir(parents=True, exist_ok=True)
+        return run(cfg, rd), rd
+
+    return _run

@@ -1,0 +1,141 @@
+"""Whole tiny trainings through genpolicy.fit (in-process), resume exactness, goal stopping, errors."""
+
+import csv
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import EXPERIMENTS, compose_fit
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+from genpolicy.fit import InputError, load_checkpoint
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return list(csv.DictReader(open(run_dir / "metrics.csv")))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment):
+    cfg = compose_fit(f"experiment={experiment}")
+    assert cfg.name == experiment
+    assert cfg.trainer.max_steps == cfg.generations
+    for group in ("env", "policy", "strategy", "method", "data", "trainer"):
+        assert "_target_" in cfg[group], group
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_tiny_training_per_experiment(fit_run, experiment):
+    summary, run_dir = fit_run(f"experiment={experiment}")
+    for key in ("experiment", "method", "env", "generations", "env_steps", "wall_s", "eval_return_mean",
+                "eval_return_std", "eval_episodes", "solved", "checkpoint"):
+        assert key in summary, key
+    assert summary["experiment"] == experiment and summary["generations"] == 2
+    assert summary["eval_episodes"] == 2 and np.isfinite(summary["eval_return_mean"])
+    assert summary["env_steps"] > 0
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    assert (run_dir / "config.yaml").is_file()
+    ckpt = load_checkpoint(summary["checkpoint"])
+    assert int(ckpt["state_dict"]["generation"]) == 2
+    assert ckpt["genpolicy"]["config"]["name"] == experiment
+    initial = compose_fit(f"experiment={experiment}")  # same seed → same initial centre
+    from genpolicy.fit import build
+    import lightning as L
+
+    L.seed_everything(0, verbose=False)
+    _, _, fresh = build(initial)
+    assert not torch.equal(ckpt["state_dict"]["centre"], fresh.centre.detach())  # the centre moved
+    rows = _metrics(run_dir)
+    fit_rows = [r for r in rows if r.get("fitness/mean")]
+    assert len(fit_rows) == 2
+    for key in ("fitness/mean", "fitness/max", "fitness/min", "fitness/std", "es/sigma", "es/lr",
+                "es/centre_rank", "rollout/env_steps", "rollout/steps_per_s"):
+        assert all(np.isfinite(float(r[key])) for r in fit_rows), key
+    assert any(r.get("eval/return_mean") for r in rows)
+
+
+def _state(path):
+    ckpt = load_checkpoint(path)
+    return ckpt["state_dict"], ckpt["optimizer_states"], ckpt["strategy_state"], ckpt["lr_schedulers"]
+
+
+def test_resume_is_bit_identical(fit_run, tmp_path):
+    extra = ("method.optimizer=adam", "method.lr_decay=0.9", "strategy.sigma_decay=0.95")
+    fit_run(*extra, "generations=4", run_dir=tmp_path / "straight")
+    fit_run(*extra, "generations=2", run_dir=tmp_path / "split")
+    last = tmp_path / "split" / "checkpoints" / "last.ckpt"
+    fit_run(*extra, "generations=4", f"resume={last}", run_dir=tmp_path / "split")
+    a = _state(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    b = _state(last)
+    assert int(a[0]["generation"]) == int(b[0]["generation"]) == 4
+    for key in a[0]:
+        assert torch.equal(a[0][key], b[0][key]), key
+    opt_a, opt_b = a[1][0]["state"][0], b[1][0]["state"][0]
+    for key in opt_a:
+        assert torch.equal(torch.as_tensor(opt_a[key]), torch.as_tensor(opt_b[key])), key
+    assert a[2] == b[2] and a[3] == b[3]
+    assert a[2]["sigma"] < 0.1  # σ decayed once per generation: 0.1 · 0.95⁴
+
+
+def test_goal_stopping_stops_early(fit_run):
+    summary, run_dir = fit_run("generations=50", "goal_stopping.reward_goal=5", "goal_stopping.consecutive=2")
+    assert summary["generations"] == 2  # CartPole returns are always ≥ 8: two tests, two hits
+
+
+def test_nan_rewards_are_ranked_last_and_counted(fit_run):
+    class NanCartPole(CartPoleEnv):
+        def step(self, action):
+            obs, r, term, trunc, info = super().step(action)
+            return obs, (float("nan") if action == 1 and abs(obs[2]) > 0.05 else r), term, trunc, info
+
+    gym.register("GenpolicyNanCartPole-v0", entry_point=lambda **kw: NanCartPole(**kw), max_episode_steps=200)
+    summary, run_dir = fit_run("env=gym", "env.id=GenpolicyNanCartPole-v0", "env.goal=100", "generations=3")
+    rows = [r for r in _metrics(run_dir) if r.get("fitness/nonfinite")]
+    assert sum(float(r["fitness/nonfinite"]) for r in rows) > 0
+    centre = load_checkpoint(summary["checkpoint"])["state_dict"]["centre"]
+    assert torch.isfinite(centre).all()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("env.id=CartPole-v42",), "unknown env id 'CartPole-v42'"),
+        (("strategy.popsize=7",), "popsize must be even"),
+        (("strategy.sigma=0",), "sigma must be > 0"),
+        (("strategy.sigma=-0.1",), "sigma must be > 0"),
+        (("policy.action_mode=tanh",), "discrete action mode"),
+        (("env=lunarlander", "policy.action_mode=clip"), "discrete action mode"),
+        (("env=gym", "env.id=Pendulum-v1", "policy.action_mode=argmax"), "box action mode"),
+        (("resume=/nonexistent/last.ckpt",), "checkpoint not found"),
+        (("method.optimizer=rmsprop",), "optimizer must be"),
+    ],
+)
+def test_bad_input_is_refused_before_work(fit_run, tmp_path, overrides, message):
+    with pytest.raises(InputError, match=message):
+        fit_run(*overrides)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_corrupt_checkpoint_is_refused(fit_run, tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(InputError, match="checkpoint"):
+        fit_run(f"resume={bad}")
+    bad.write_text("hello")
+    with pytest.raises(InputError, match="not a torch checkpoint"):
+        load_checkpoint(str(bad))
+
+
+def test_wandb_offline_run_is_stored_locally(fit_run, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    summary, run_dir = fit_run("logger=wandb")
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, list((run_dir / "wandb").iterdir())
+    data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    for key in (b"fitness/mean", b"es/centre_rank", b"eval/return_mean", b"test/return_mean"):
+        assert key in data, key
