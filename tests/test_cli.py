@@ -1,0 +1,90 @@
+"""The entry points as a user runs them: subprocesses, exit codes, files left behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from genpolicy.fit import load_checkpoint
+
+TINY = ["strategy.popsize=8", "method.eval_episodes=2", "final_eval_episodes=2", "logger=csv",
+        "trainer.enable_progress_bar=false"]
+ENV = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+
+
+def _run(module, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def test_fit_then_evaluate_cli(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _run("genpolicy.fit", *TINY, "generations=3", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["generations"] == 3 and summary["experiment"] == "es_cartpole"
+    assert "test return" in proc.stdout
+    assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "metrics.csv").is_file()
+
+    proc = _run("genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "episodes=3", f"video={tmp_path / 'vid'}",
+                "video_format=gif")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["episodes"] == 3 and result["eval_return_mean"] > 0
+    video = Path(result["video"])
+    assert video.is_file() and video.stat().st_size > 1000 and video.suffix == ".gif"
+    assert result["video_steps"] >= 8
+
+
+def test_bad_input_exits_2_with_one_clear_line(tmp_path):
+    cases = [
+        (["env.id=NotAnEnv-v0"], "unknown env id 'NotAnEnv-v0'"),
+        (["strategy.popsize=9"], "popsize must be even"),
+        (["strategy.sigma=-1"], "sigma must be > 0"),
+        ([f"resume={tmp_path / 'missing.ckpt'}"], "checkpoint not found"),
+    ]
+    for i, (overrides, message) in enumerate(cases):
+        run_dir = tmp_path / f"bad{i}"
+        proc = _run("genpolicy.fit", *TINY, *overrides, f"hydra.run.dir={run_dir}")
+        assert proc.returncode == 2, (overrides, proc.stderr[-2000:])
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("genpolicy.fit: error:")]
+        assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        assert not run_dir.exists()  # nothing half-written left behind
+    proc = _run("genpolicy.evaluate", f"ckpt_path={tmp_path / 'missing.ckpt'}")
+    assert proc.returncode == 2 and "checkpoint not found" in proc.stderr
+
+
+def test_kill_mid_run_leaves_loadable_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "genpolicy.fit", *TINY, "generations=100000",
+                             f"hydra.run.dir={run_dir}"], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        seen = set()
+        while time.time() < deadline and len(seen) < 4:  # let last.ckpt be rewritten a few times
+            if last.exists():
+                seen.add(last.stat().st_mtime_ns)
+            time.sleep(0.01)
+        assert len(seen) >= 4, "last.ckpt was not written repeatedly"
+        proc.send_signal(signal.SIGKILL)  # most likely mid-generation, possibly mid-save
+    finally:
+        proc.kill()
+        proc.wait()
+    ckpt = load_checkpoint(str(last))
+    assert int(ckpt["state_dict"]["generation"]) >= 3
+    assert torch.isfinite(ckpt["state_dict"]["centre"]).all()
+    # and it resumes
+    gen = int(ckpt["state_dict"]["generation"])
+    proc = _run("genpolicy.fit", *TINY, f"generations={gen + 1}", f"resume={last}", f"hydra.run.dir={tmp_path / 'resumed'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["generations"] == gen + 1
