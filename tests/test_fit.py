@@ -139,3 +139,20 @@ def test_wandb_offline_run_is_stored_locally(fit_run, monkeypatch):
     data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
     for key in (b"fitness/mean", b"es/centre_rank", b"eval/return_mean", b"test/return_mean"):
         assert key in data, key
+
+
+def test_same_seed_same_run_other_seed_other_run(fit_run, tmp_path):
+    runs = [fit_run(f"seed={s}", "policy.action_mode=sample", run_dir=tmp_path / f"r{i}")[0]
+            for i, s in enumerate((5, 5, 6))]
+    centres = [load_checkpoint(r["checkpoint"])["state_dict"]["centre"] for r in runs]
+    assert torch.equal(centres[0], centres[1]) and runs[0]["env_steps"] == runs[1]["env_steps"]
+    assert not torch.equal(centres[0], centres[2])
+
+
+def test_adaptive_episode_cap_bounds_the_next_generation(fit_run):
+    _, run_dir = fit_run("method.adaptive_episode_cap=true", "generations=3")
+    rows = [r for r in _metrics(run_dir) if r.get("fitness/mean")]
+    assert float(rows[0]["rollout/episode_cap"]) == 0  # nothing to go by in the first generation
+    for row in rows[1:]:
+        cap = float(row["rollout/episode_cap"])
+        assert cap >= 1 and float(row["rollout/episode_length_max"]) <= cap

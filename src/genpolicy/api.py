@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genpolicy import _checks as check
 from genpolicy.population.noise import member_seed
 from genpolicy.population.openai_es import OpenAIES
 
@@ -61,16 +62,12 @@ class EvolutionModule:
             raise ValueError("params is empty: pass model.parameters() or a list of tensors")
         if cuda and not torch.cuda.is_available():
             raise ValueError("cuda=True but no CUDA device is available")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-        if not 0 < decay <= 1:
-            raise ValueError(f"decay must be in (0, 1], got {decay!r}")
-        if int(threadcount) != threadcount or threadcount < 1:
-            raise ValueError(f"threadcount must be an integer ≥ 1, got {threadcount!r}")
+        check.positive("learning_rate", learning_rate)
+        check.decay("decay", decay)
+        check.integer("threadcount", threadcount)
         if consecutive_goal_stopping is not None and reward_goal is None:
             raise ValueError("consecutive_goal_stopping needs a reward_goal")
-        if optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        check.choice("optimizer", optimizer, ("sgd", "adam"))
         self.params, self.reward_func = params, reward_func
         self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay)
         device = torch.device("cuda" if cuda else params[0].device)
@@ -134,8 +131,7 @@ class EvolutionModule:
 
         Returns the evolved weights and copies them into the parameters that were passed in.
         """
-        if int(print_step) != print_step or print_step < 1:
-            raise ValueError(f"print_step must be an integer ≥ 1, got {print_step!r}")
+        check.integer("print_step", print_step)
         streak = 0
         for _ in range(int(iterations)):
             rewards = self.step()

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import lightning as L
 
+from genpolicy._checks import integer
+
 
 class GenerationCheckpoint(L.Callback):
     def __init__(self, dirpath: str | Path, every_n_generations: int = 1) -> None:
-        if int(every_n_generations) != every_n_generations or every_n_generations < 1:
-            raise ValueError(f"checkpoint.every_n_generations must be an integer ≥ 1, got {every_n_generations!r}")
-        self.dirpath, self.every = Path(dirpath), int(every_n_generations)
+        self.dirpath = Path(dirpath)
+        self.every = integer("checkpoint.every_n_generations", every_n_generations)
         self.best_score: float | None = None
         self._seen = None
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import lightning as L
 
+from genpolicy._checks import integer
+
 
 class GoalStopping(L.Callback):
     """Reads ``pl_module.latest_test = (generation, mean test return)`` after each step and stops
     after ``consecutive`` tests in a row with return ≥ ``reward_goal``. Its count is checkpointed."""
 
     def __init__(self, reward_goal: float, consecutive: int = 1) -> None:
-        if int(consecutive) != consecutive or consecutive < 1:
-            raise ValueError(f"consecutive_goal_stopping must be an integer ≥ 1, got {consecutive!r}")
-        self.reward_goal, self.consecutive = float(reward_goal), int(consecutive)
+        self.reward_goal = float(reward_goal)
+        self.consecutive = integer("goal_stopping.consecutive", consecutive)
         self.streak, self._seen = 0, None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torchmetrics.aggregation import MaxMetric, MeanMetric, MinMetric
 
+from genpolicy._checks import choice, decay, integer, positive
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed
 from genpolicy.population.openai_es import OpenAIES
@@ -42,18 +43,14 @@ class ESModule(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        if not 0 < lr_decay <= 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
+        choice("optimizer", optimizer, ("adam", "sgd"))
+        positive("lr", lr)
+        decay("lr_decay", lr_decay)
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
         for name, value in (("episodes_per_member", episodes_per_member), ("eval_every", eval_every),
                             ("eval_episodes", eval_episodes)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+            integer(name, value)
         self.automatic_optimization = False
         self.policy, self.strategy = policy, strategy
         self.optimizer_name, self.lr, self.lr_decay = optimizer, float(lr), float(lr_decay)
@@ -135,7 +132,7 @@ class ESModule(L.LightningModule):
         self.generation += 1
         self.env_steps += result.env_steps
         self.last_mean_length.fill_(float(result.lengths[:P].double().mean()))
-        self._log_generation(gen, fitness, centre_fitness, result, sigma, lr)
+        self._log_generation(gen, fitness, centre_fitness, result, sigma, lr, cap)
         if (gen + 1) % self.eval_every == 0:
             test = self.test_return(seed=gen)
             self.env_steps += test.env_steps
@@ -145,7 +142,7 @@ class ESModule(L.LightningModule):
         if self.latest_test is not None:
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
 
-    def _log_generation(self, gen: int, fitness, centre_fitness, result, sigma: float, lr: float) -> None:
+    def _log_generation(self, gen: int, fitness, centre_fitness, result, sigma: float, lr: float, cap) -> None:
         finite = torch.isfinite(fitness)
         f = fitness[finite] if finite.any() else torch.zeros(1, dtype=fitness.dtype)
         for metric, values in ((self.fitness_mean, f), (self.fitness_sq, f.square()),
@@ -166,6 +163,8 @@ class ESModule(L.LightningModule):
             "rollout/env_steps": float(self.env_steps),
             "rollout/steps_per_s": result.steps_per_s,
             "rollout/episode_length": float(result.lengths.double().mean()),
+            "rollout/episode_length_max": float(result.lengths.max()),
+            "rollout/episode_cap": float(cap or 0),  # 0: no cap this generation
         }
         for metric in (self.fitness_mean, self.fitness_sq, self.fitness_max, self.fitness_min):
             metric.reset()

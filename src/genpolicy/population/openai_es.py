@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from genpolicy._checks import choice, decay, integer, positive
 from genpolicy.population.noise import pair_noise
 from genpolicy.population.shaping import SHAPINGS, shape_fitness
 
@@ -26,21 +27,17 @@ class OpenAIES:
         sigma_decay: float = 1.0,
         sigma_min: float = 0.0,
     ) -> None:
-        if int(popsize) != popsize or popsize < 2:
-            raise ValueError(f"popsize must be an integer ≥ 2, got {popsize!r}")
+        popsize = integer("popsize", popsize, minimum=2)
         if mirrored and popsize % 2:
             raise ValueError(
                 f"popsize must be even with mirrored sampling (members come in ±ε pairs), got {popsize}; "
                 "use an even popsize or strategy.mirrored=false"
             )
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma!r}")
-        if not 0 < sigma_decay <= 1:
-            raise ValueError(f"sigma_decay must be in (0, 1], got {sigma_decay!r}")
+        positive("sigma", sigma)
+        decay("sigma_decay", sigma_decay)
         if not 0 <= sigma_min <= sigma:
             raise ValueError(f"sigma_min must be in [0, sigma], got {sigma_min!r}")
-        if shaping not in SHAPINGS:
-            raise ValueError(f"shaping must be one of {sorted(SHAPINGS)}, got {shaping!r}")
+        choice("shaping", shaping, sorted(SHAPINGS))
         self.popsize, self.mirrored, self.shaping = int(popsize), bool(mirrored), shaping
         self.sigma, self.sigma_decay, self.sigma_min = float(sigma), float(sigma_decay), float(sigma_min)
         self._noise: tuple[int, torch.Tensor] | None = None  # (seed, ε) of the last ask
