@@ -53,3 +53,13 @@ def test_population_policy_bind_equals_act():
     obs = torch.randn(3, 2, 4)
     torch.testing.assert_close(pol.bind(params)(obs), pol.act(params, obs))
     assert not any(p.requires_grad for p in pol.parameters())
+
+
+def test_running_norm_cache_follows_loaded_state():
+    trained, fresh = RunningNorm(2), RunningNorm(2)
+    x = torch.tensor([[3.0, -1.0]])
+    trained.update(torch.tensor([10.0, 0.0]), torch.tensor([60.0, 8.0]), 4)
+    torch.testing.assert_close(fresh(x), x)  # identity statistics before any update (cached now)
+    fresh.load_state_dict(trained.state_dict())
+    torch.testing.assert_close(fresh(x), trained(x))
+    assert not torch.allclose(fresh(x), x)

@@ -19,7 +19,7 @@ class RunningNorm(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("sum", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("sumsq", torch.zeros(dim, dtype=torch.float64))
-        self._cache: tuple | None = None  # (count, mean, std) in the dtype last used
+        self._cache: tuple | None = None  # (mean, std) in the dtype/device last used
 
     @torch.no_grad()
     def update(self, obs_sum: torch.Tensor, obs_sumsq: torch.Tensor, count: float) -> None:
@@ -31,6 +31,7 @@ class RunningNorm(nn.Module):
         self._cache = None
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Identity statistics (mean 0, std 1) until the first update."""
         if self.count <= 0:
             return torch.zeros_like(self.sum), torch.ones_like(self.sum)
         mean = self.sum / self.count
@@ -38,10 +39,18 @@ class RunningNorm(nn.Module):
         return mean, var.sqrt()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if not self.enabled or self.count <= 0:
+        if not self.enabled:
             return obs
         cache = self._cache
-        if cache is None or cache[0] != float(self.count) or cache[1].dtype != obs.dtype or cache[1].device != obs.device:
+        if cache is None or cache[0].dtype != obs.dtype or cache[0].device != obs.device:
             mean, std = self.mean_std()
-            cache = self._cache = (float(self.count), mean.to(obs), std.to(obs))
-        return ((obs - cache[1]) / cache[2]).clamp(-self.clip, self.clip)
+            cache = self._cache = (mean.to(obs), std.to(obs))
+        return ((obs - cache[0]) / cache[1]).clamp(-self.clip, self.clip)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._cache = None  # statistics replaced: recompute mean/std on next use
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._cache = None  # moved or cast (e.g. .to(device), .double())
+        return super()._apply(fn, *args, **kwargs)

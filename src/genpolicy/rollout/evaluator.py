@@ -50,8 +50,9 @@ def _step(envs, actions: np.ndarray, active: np.ndarray, obs: np.ndarray):
     reward = np.zeros(n)
     terminated = np.zeros(n, dtype=bool)
     truncated = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(active):
-        obs[i], reward[i], terminated[i], truncated[i], _ = envs.envs[i].step(actions[i])
+    acts = actions.tolist() if actions.ndim == 1 else actions  # Python ints: gymnasium's cheap path
+    for i in np.flatnonzero(active).tolist():
+        obs[i], reward[i], terminated[i], truncated[i], _ = envs.envs[i].step(acts[i])
     return obs, reward, terminated, truncated
 
 
