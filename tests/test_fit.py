@@ -77,6 +77,8 @@ def test_resume_is_bit_identical(fit_run, tmp_path):
     for key in opt_a:
         assert torch.equal(torch.as_tensor(opt_a[key]), torch.as_tensor(opt_b[key])), key
     assert a[2] == b[2] and a[3] == b[3]
+    steps = [int(r["step"]) for r in _metrics(tmp_path / "split") if r.get("fitness/mean")]
+    assert steps == [0, 1, 2, 3]  # the resumed run kept the first run's rows
     assert a[2]["sigma"] < 0.1  # σ decayed once per generation: 0.1 · 0.95⁴
 
 

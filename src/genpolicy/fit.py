@@ -99,7 +99,7 @@ def _write_json(path: Path, data: dict) -> None:
 def _callbacks(cfg: DictConfig, run_dir: Path, goal):
     import lightning as L
 
-    from genpolicy.callbacks import GenerationCheckpoint, GoalStopping
+    from genpolicy.callbacks import GenerationCheckpoint, GenerationProgressBar, GoalStopping
 
     config = OmegaConf.to_container(cfg, resolve=True)
 
@@ -113,6 +113,8 @@ def _callbacks(cfg: DictConfig, run_dir: Path, goal):
     ]
     if goal is not None:
         callbacks.append(GoalStopping(goal, int(cfg.goal_stopping.consecutive)))
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(GenerationProgressBar())
     return callbacks
 
 

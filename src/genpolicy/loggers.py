@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
@@ -36,8 +38,19 @@ def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = N
 
 
 def csv_logger(save_dir: str, name: str | None = None, **kwargs) -> CSVLogger:
-    """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored)."""
-    return CSVLogger(save_dir=save_dir, name="", version="", **kwargs)
+    """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored).
+
+    Lightning's writer deletes an existing metrics.csv; a run resumed into its own run dir keeps
+    its earlier rows instead (they are written back with the next save).
+    """
+    path = Path(save_dir) / "metrics.csv"
+    previous = list(csv.DictReader(path.open(newline=""))) if path.is_file() else []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        logger = CSVLogger(save_dir=save_dir, name="", version="", **kwargs)
+        writer = logger.experiment  # creating the writer is what removes the old file
+    writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in previous]
+    return logger
 
 
 def close_logger(logger, status: str = "success") -> None:

@@ -2,5 +2,6 @@
 
 from genpolicy.callbacks.checkpoint import GenerationCheckpoint
 from genpolicy.callbacks.goal_stopping import GoalStopping
+from genpolicy.callbacks.progress import GenerationProgressBar
 
-__all__ = ["GenerationCheckpoint", "GoalStopping"]
+__all__ = ["GenerationCheckpoint", "GenerationProgressBar", "GoalStopping"]
