@@ -79,7 +79,8 @@ def test_resume_is_bit_identical(fit_run, tmp_path):
     assert a[2] == b[2] and a[3] == b[3]
     steps = [int(r["step"]) for r in _metrics(tmp_path / "split") if r.get("fitness/mean")]
     assert steps == [0, 1, 2, 3]  # the resumed run kept the first run's rows
-    assert a[2]["sigma"] < 0.1  # σ decayed once per generation: 0.1 · 0.95⁴
+    assert a[2]["sigma"] == pytest.approx(0.1 * 0.95**4)  # σ decayed once per generation
+    assert a[1][0]["param_groups"][0]["lr"] == pytest.approx(0.03 * 0.9**4)  # lr too
 
 
 def test_goal_stopping_stops_early(fit_run):
@@ -158,3 +159,22 @@ def test_adaptive_episode_cap_bounds_the_next_generation(fit_run):
     for row in rows[1:]:
         cap = float(row["rollout/episode_cap"])
         assert cap >= 1 and float(row["rollout/episode_length_max"]) <= cap
+
+
+def test_epochs_of_generations_with_max_epochs(fit_run):
+    summary, _ = fit_run("generations=-1", "+trainer.max_epochs=3", "data.generations_per_epoch=2")
+    assert summary["generations"] == 6
+
+
+def test_generation_stream_epochs_and_resume_points():
+    from itertools import islice
+
+    from genpolicy.data import GenerationStream
+
+    gens = lambda stream: [item["generation"] for item in islice(stream, 10)]  # noqa: E731
+    assert gens(GenerationStream(0, start=0, per_epoch=3)) == [0, 1, 2]
+    assert gens(GenerationStream(0, start=4, per_epoch=3)) == [4, 5]  # resumed: finish the epoch
+    assert gens(GenerationStream(0, start=7)) == list(range(7, 17))  # endless by default
+    seeds = [item["seed"] for item in GenerationStream(1, start=0, per_epoch=2)]
+    assert seeds == [item["seed"] for item in GenerationStream(1, start=0, per_epoch=5)][:2]
+    assert len(set(seeds)) == 2
