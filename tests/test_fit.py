@@ -132,6 +132,13 @@ def test_corrupt_checkpoint_is_refused(fit_run, tmp_path):
         load_checkpoint(str(bad))
 
 
+def test_resume_from_another_env_is_refused(fit_run, tmp_path):
+    summary, _ = fit_run(run_dir=tmp_path / "cartpole")
+    with pytest.raises(InputError, match=r"does not match this config.*centre"):
+        fit_run("env=lunarlander", f"resume={summary['checkpoint']}", run_dir=tmp_path / "lunar")
+    assert not (tmp_path / "lunar" / "checkpoints").exists()
+
+
 def test_wandb_offline_run_is_stored_locally(fit_run, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)

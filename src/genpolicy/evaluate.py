@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
-from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, load_checkpoint
+from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, check_compatible, load_checkpoint
 
 
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
@@ -31,10 +31,8 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         raise InputError(f"video_format must be mp4 or gif, got {video_format!r}")
     ckpt = load_checkpoint(ckpt_path)
     env, _, module = build(OmegaConf.create(ckpt["genpolicy"]["config"]))
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise InputError(f"checkpoint {ckpt_path} does not match its own config: {err}") from None
+    check_compatible(ckpt["state_dict"], module.state_dict(), ckpt_path)
+    module.load_state_dict(ckpt["state_dict"])
     module.to(torch.device(device)).eval()
     evaluator = PopulationEvaluator(env)
     try:

@@ -90,6 +90,16 @@ def load_checkpoint(path: str) -> dict:
     return ckpt
 
 
+def check_compatible(saved: dict, expected: dict, path: str) -> None:
+    """Refuse a checkpoint whose tensors do not fit the module built from the current config."""
+    problems = [f"{k}: missing" for k in expected if k not in saved]
+    problems += [f"{k}: {tuple(saved[k].shape)} in the checkpoint, {tuple(v.shape)} here"
+                 for k, v in expected.items() if k in saved and saved[k].shape != v.shape]
+    if problems:
+        raise InputError(f"checkpoint {path} does not match this config (another env or policy?): "
+                         + "; ".join(problems[:3]))
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -128,8 +138,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # before build: initial weights
     env, datamodule, module = build(cfg)
-    if cfg.resume:
-        load_checkpoint(cfg.resume)  # fail now, not after the Trainer has started
+    if cfg.resume:  # fail now, not after the Trainer has started
+        check_compatible(load_checkpoint(cfg.resume)["state_dict"], module.state_dict(), cfg.resume)
     goal = cfg.goal_stopping.reward_goal
     logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
     trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),

@@ -23,7 +23,7 @@ from genpolicy.population.noise import member_seed
 from genpolicy.population.openai_es import OpenAIES
 from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult
 
-_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM = 1, 2, 3  # independent seed streams per generation
+_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM = 1, 2, 3, 4  # independent seed streams
 
 
 class ESModule(L.LightningModule):
@@ -110,7 +110,7 @@ class ESModule(L.LightningModule):
         cap = None
         if self.adaptive_episode_cap and self.last_mean_length > 0:
             cap = max(1, int(2 * self.last_mean_length))
-        seeds = self.env_seeds(gen_seed, P) + self.env_seeds(member_seed(gen_seed, 7), 1)
+        seeds = self.env_seeds(gen_seed, P) + self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
         result = self.evaluator.evaluate(
             self.policy.bind(population, act_gen), P + 1, self.episodes_per_member, seeds, self.device,
