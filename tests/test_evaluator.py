@@ -36,8 +36,8 @@ def test_returns_match_single_env_rollouts(env_id, vectorization):
     seeds = list(range(100, 106))
     ev = PopulationEvaluator(spec)
     try:
-        res = ev.evaluate(policy.bind(params), 3, 2, seeds, obs_stats=True)
-        again = ev.evaluate(policy.bind(params), 3, 2, seeds)  # envs are reused: same answer
+        res = ev.evaluate(policy.bind, params, 2, seeds, obs_stats=True)
+        again = ev.evaluate(policy.bind, params, 2, seeds)  # envs are reused: same answer
     finally:
         ev.close()
     ref = _reference_returns(env_id, policy, params, seeds, 2)
@@ -53,7 +53,7 @@ def test_step_cap_truncates():
     spec = EnvSpec.make("Pendulum-v1")
     policy = PopulationPolicy(spec.obs_dim, "box", 1, spec.action_low, spec.action_high, hidden=(4,))
     ev = PopulationEvaluator(spec)
-    res = ev.evaluate(policy.bind(policy.initial_parameters()[None]), 1, 3, [1, 2, 3], max_steps=17)
+    res = ev.evaluate(policy.bind, policy.initial_parameters()[None], 3, [1, 2, 3], max_steps=17)
     ev.close()
     assert res.lengths.tolist() == [[17, 17, 17]]
 
@@ -62,7 +62,7 @@ def test_seed_count_is_checked():
     spec = EnvSpec.make("CartPole-v1")
     policy = PopulationPolicy(4, "discrete", 2, hidden=(4,))
     with pytest.raises(ValueError, match="env seeds"):
-        PopulationEvaluator(spec).evaluate(policy.bind(torch.zeros(2, policy.num_params)), 2, 1, [0])
+        PopulationEvaluator(spec).evaluate(policy.bind, torch.zeros(2, policy.num_params), 1, [0])
 
 
 def test_unknown_env_id_names_close_matches():

@@ -70,7 +70,8 @@ class EnvSpec:
     """What a method needs to know about an environment, plus how to build it.
 
     ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless
-    given). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
+    given). ``backend``: ``gymnasium`` (vector envs; ``vectorization`` sync or async) or ``torch``
+    (the torch-native batch in genpolicy.envs.torch, dynamics in ``torch_dtype``). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
     (``action_dim`` = vector size, with ``action_low`` / ``action_high``).
     """
 
@@ -84,6 +85,8 @@ class EnvSpec:
     max_episode_steps: int | None = None
     vectorization: str = "sync"
     kwargs: dict = field(default_factory=dict)
+    backend: str = "gymnasium"
+    torch_dtype: str = "float64"
 
     @classmethod
     def make(
@@ -92,9 +95,23 @@ class EnvSpec:
         goal: float | None = None,
         vectorization: str = "sync",
         kwargs: dict | None = None,
+        backend: str = "gymnasium",
+        torch_dtype: str = "float64",
     ) -> "EnvSpec":
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
+        if backend not in ("gymnasium", "torch"):
+            raise ValueError(f"env backend must be 'gymnasium' or 'torch', got {backend!r}")
+        if backend == "torch":
+            from genpolicy.envs.torch import TORCH_ENVS
+
+            if id not in TORCH_ENVS:
+                raise ValueError(f"no torch-native version of {id!r}; torch backend ids: {', '.join(sorted(TORCH_ENVS))}"
+                                 " (use env.backend=gymnasium for any other id)")
+            if kwargs:
+                raise ValueError(f"env kwargs {sorted(kwargs)} are not supported by the torch backend")
+            if torch_dtype not in ("float32", "float64"):
+                raise ValueError(f"torch_dtype must be 'float32' or 'float64', got {torch_dtype!r}")
         env = make_env(id, **kwargs)
         try:
             obs_space, act_space = env.observation_space, env.action_space
@@ -125,6 +142,8 @@ class EnvSpec:
             max_episode_steps=gspec.max_episode_steps,
             vectorization=vectorization,
             kwargs=kwargs,
+            backend=backend,
+            torch_dtype=torch_dtype,
         )
 
     def make_vector(self, num_envs: int) -> gym.vector.VectorEnv:

@@ -19,7 +19,7 @@ from torchmetrics.aggregation import MaxMetric, MeanMetric, MinMetric
 
 from genpolicy._checks import choice, decay, integer, positive
 from genpolicy.policies.population_policy import PopulationPolicy
-from genpolicy.population.noise import member_seed
+from genpolicy.population.noise import member_seed, member_seeds
 from genpolicy.population.openai_es import OpenAIES
 from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult
 
@@ -86,35 +86,34 @@ class ESModule(L.LightningModule):
         return self.trainer.datamodule.evaluator
 
     # ---------------------------------------------------------------- seeds
-    def env_seeds(self, gen_seed: int, members: int) -> list[int]:
-        """One reset seed per (member, episode); a mirrored pair shares its seeds (common random
-        numbers: the pair's fitness difference then measures ε, not the start state)."""
-        E, pair = self.episodes_per_member, 2 if self.strategy.mirrored else 1
-        stream = member_seed(gen_seed, _ENV_STREAM)
-        return [member_seed(stream, (p // pair) * E + e) for p in range(members) for e in range(E)]
+    def env_seeds(self, gen_seed: int, members: int, pair: int = 1) -> torch.Tensor:
+        """One reset seed per (member, episode), member-major; with ``pair=2`` a mirrored pair shares
+        its seeds (common random numbers: the pair's fitness difference then measures ε, not the
+        start state)."""
+        E = self.episodes_per_member
+        idx = torch.arange(members * E)
+        return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // E // pair) * E + idx % E)
 
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
         """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``)."""
         n = episodes or self.eval_episodes
-        stream = member_seed(member_seed(self.seed, seed), _EVAL_STREAM)
-        seeds = [member_seed(stream, i) for i in range(n)]
-        act = self.policy.bind(self.centre.detach()[None])
-        return (evaluator or self.evaluator).evaluate(act, 1, n, seeds, self.device)
+        seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(n))
+        return (evaluator or self.evaluator).evaluate(self.policy.bind, self.centre.detach()[None], n, seeds, self.device)
 
     # ---------------------------------------------------------------- one generation
     def training_step(self, batch: dict, batch_idx: int) -> None:
         gen, gen_seed = int(batch["generation"]), int(batch["seed"])
         P, D = self.strategy.popsize, self.centre.numel()
-        members = self.strategy.ask(self.centre, gen_seed)  # (P, D)
-        population = torch.cat([members, self.centre.detach()[None]])  # (P + 1, D): centre last
+        population = self.strategy.population(self.centre, gen_seed, with_centre=True)  # P + 1, centre last
         cap = None
         if self.adaptive_episode_cap and self.last_mean_length > 0:
             cap = max(1, int(2 * self.last_mean_length))
-        seeds = self.env_seeds(gen_seed, P) + self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)
+        seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if self.strategy.mirrored else 1),
+                           self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
         result = self.evaluator.evaluate(
-            self.policy.bind(population, act_gen), P + 1, self.episodes_per_member, seeds, self.device,
-            max_steps=cap, obs_stats=self.policy.norm.enabled,
+            lambda params: self.policy.bind(params, act_gen), population, self.episodes_per_member, seeds,
+            self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.mean(1)  # (P + 1,)
         fitness, centre_fitness = fit_all[:P], fit_all[P]

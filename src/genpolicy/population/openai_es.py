@@ -62,14 +62,16 @@ class OpenAIES:
             return 1.0 - 2.0 * (idx % 2), idx // 2
         return torch.ones(self.popsize), idx
 
+    def population(self, centre: torch.Tensor, seed: int, with_centre: bool = False) -> "PerturbedPopulation":
+        """The members of generation ``seed``, built on demand (nothing of size P × D is stored
+        beyond ε); with ``with_centre`` the unperturbed centre is an extra last member."""
+        eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
+        signs, rows = self.signs_and_rows()
+        return PerturbedPopulation(centre.detach(), eps, self.sigma, signs, rows, with_centre)
+
     def ask(self, centre: torch.Tensor, seed: int) -> torch.Tensor:
         """The population (P, D): member 2j = θ + σε_j and 2j+1 = θ − σε_j when mirrored."""
-        eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
-        if self.mirrored:
-            pert = torch.stack((eps, -eps), 1).reshape(self.popsize, -1)
-        else:
-            pert = eps
-        return centre.detach().unsqueeze(0) + self.sigma * pert
+        return self.population(centre, seed).rows(torch.arange(self.popsize))
 
     def member(self, centre: torch.Tensor, seed: int, index: int) -> torch.Tensor:
         """Rebuild member ``index`` of generation ``seed`` alone, without the rest of the population."""
@@ -95,3 +97,23 @@ class OpenAIES:
 
     def load_state_dict(self, state: dict) -> None:
         self.sigma = float(state["sigma"])
+
+
+class PerturbedPopulation:
+    """Members θ + σ·s_i·ε_row(i) materialised only for the indices asked (chunked evaluation)."""
+
+    def __init__(self, centre, eps, sigma, signs, rows, with_centre: bool) -> None:
+        self.centre, self.eps, self.sigma = centre, eps, float(sigma)
+        self.signs, self.row_of = signs.to(eps), rows.to(eps.device)
+        self.popsize, self.dim = signs.numel(), centre.numel()
+        self.with_centre = bool(with_centre)
+
+    def __len__(self) -> int:
+        return self.popsize + self.with_centre
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to(self.eps.device)
+        perturbed = idx < self.popsize  # index P (with_centre) is the centre itself
+        safe = torch.where(perturbed, idx, 0)
+        scale = torch.where(perturbed, self.signs[safe], 0.0) * self.sigma  # (k,)
+        return self.centre.unsqueeze(0) + scale.unsqueeze(1) * self.eps[self.row_of[safe]]

@@ -1,35 +1,36 @@
-"""Evaluate P parameter vectors × E episodes with one batched policy call per environment step.
+"""The one episode loop: P members × E episodes, one batched policy call per environment step.
 
-Gymnasium ≥ 1.0 vector envs reset a finished sub-env on the *next* ``step`` (the action sent then is
-ignored and the reward is 0). Here every sub-env plays exactly one episode: once it reports
-``terminated`` or ``truncated`` it is masked and its return is final. With a ``SyncVectorEnv`` the
-finished sub-envs are not stepped at all (no autoreset happens, no simulation is wasted on them —
-with ES populations most episodes end long before the longest one); other vector envs step every
-sub-env and the masked results are discarded. The loop ends when every sub-env has finished or the
-optional step cap is hit (then unfinished episodes count as truncated there).
+Every copy plays exactly one episode. Once it reports ``terminated`` or ``truncated`` its return is
+final and it is masked (gymnasium ≥ 1.0 would reset it on the next step; that step is never counted).
+When at most half of the current copies are alive the batch is compacted — the finished copies are
+dropped from the environments and from the policy's weights — so neither simulation nor policy
+compute is spent on episodes that ended (in an ES population most end long before the longest).
+
+Members are evaluated in chunks so a large population never has all its weights and environments in
+memory at once; a population is either a (P, D) tensor or any object with ``len()``, ``dim`` and
+``rows(indices) → (k, D)``, so members can be built on demand (e.g. centre + σε from seeds).
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-import gymnasium as gym
-import numpy as np
 import torch
 
 from genpolicy.envs.registry import EnvSpec
+from genpolicy.rollout.batches import make_batch
 
-ActFn = Callable[[torch.Tensor], torch.Tensor]  # obs (P, E, obs_dim) → actions (P, E[, act_dim])
+BindFn = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]  # params (M, D) → act(obs (M, B, o))
 
 
 @dataclass
 class RolloutResult:
     returns: torch.Tensor  # (P, E) float64 episode returns (NaN/inf kept as reported)
     lengths: torch.Tensor  # (P, E) int64 episode lengths
-    env_steps: int  # environment steps that counted (finished sub-envs excluded)
+    env_steps: int  # environment steps that counted (steps of finished episodes excluded)
     wall_s: float
     obs_sum: torch.Tensor | None = None  # (obs_dim,) float64 over counted steps
     obs_sumsq: torch.Tensor | None = None
@@ -40,28 +41,25 @@ class RolloutResult:
         return self.env_steps / max(self.wall_s, 1e-9)
 
 
-def _step(envs, actions: np.ndarray, active: np.ndarray, obs: np.ndarray):
-    """Step the vector env; for a SyncVectorEnv only the ``active`` sub-envs are stepped."""
-    if not isinstance(envs, gym.vector.SyncVectorEnv):
-        obs, reward, terminated, truncated, _ = envs.step(actions)
-        return obs, reward, terminated, truncated
-    n = len(envs.envs)
-    obs = obs.copy()
-    reward = np.zeros(n)
-    terminated = np.zeros(n, dtype=bool)
-    truncated = np.zeros(n, dtype=bool)
-    acts = actions.tolist() if actions.ndim == 1 else actions  # Python ints: gymnasium's cheap path
-    for i in np.flatnonzero(active).tolist():
-        obs[i], reward[i], terminated[i], truncated[i], _ = envs.envs[i].step(acts[i])
-    return obs, reward, terminated, truncated
+class TensorRows:
+    """A materialised population (P, D)."""
+
+    def __init__(self, params: torch.Tensor) -> None:
+        self.params, self.dim = params, params.shape[1]
+
+    def __len__(self) -> int:
+        return self.params.shape[0]
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.params[idx.to(self.params.device)]
 
 
 @contextmanager
 def _torch_threads(n: int | None):
-    if n is None or n == torch.get_num_threads():
+    before = torch.get_num_threads()
+    if n is None or n == before:
         yield
         return
-    before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
         yield
@@ -70,85 +68,107 @@ def _torch_threads(n: int | None):
 
 
 class PopulationEvaluator:
-    """Owns vector envs (one per size used, reused across generations) and runs the episode loop.
+    """Owns the environment batches (one per chunk size, reused across generations).
 
-    ``torch_threads``: intra-op threads while stepping. ``None`` (auto) uses one thread for batches
-    of up to ``single_thread_below`` sub-envs: per-step policy calls on small batches are
-    latency-bound and extra threads only add synchronisation (4× slower on a busy 2-core CPU).
+    ``chunk_size``: members per chunk; ``None`` sizes chunks to ``chunk_bytes`` of weights.
+    ``torch_threads``: intra-op threads while stepping; ``None`` uses one thread for batches of up
+    to ``single_thread_below`` copies (small per-step ops are latency-bound; extra threads only add
+    synchronisation, 4× slower per call on a busy 2-core CPU).
     """
 
-    def __init__(self, spec: EnvSpec, torch_threads: int | None = None, single_thread_below: int = 4096) -> None:
-        self.spec = spec
+    def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
+                 torch_threads: int | None = None, single_thread_below: int = 4096, compact_min: int = 32) -> None:
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be ≥ 1 or None (automatic), got {chunk_size!r}")
+        self.spec, self.chunk_size, self.chunk_bytes = spec, chunk_size, int(chunk_bytes)
         self.torch_threads, self.single_thread_below = torch_threads, int(single_thread_below)
-        self._pool: dict[int, object] = {}
-
-    def _envs(self, n: int):
-        if n not in self._pool:
-            self._pool[n] = self.spec.make_vector(n)
-        return self._pool[n]
+        self.compact_min = int(compact_min)
+        self._batches: dict[tuple[int, str], object] = {}
 
     def close(self) -> None:
-        for env in self._pool.values():
-            env.close()
-        self._pool.clear()
+        for batch in self._batches.values():
+            batch.close()
+        self._batches.clear()
 
-    def evaluate(
-        self,
-        act: ActFn,
-        members: int,
-        episodes: int,
-        seeds: Sequence[int],
-        device: torch.device | str = "cpu",
-        max_steps: int | None = None,
-        obs_stats: bool = False,
-    ) -> RolloutResult:
-        """Play ``episodes`` episodes for each of ``members`` policies behind the batched ``act``.
+    def members_per_chunk(self, dim: int, episodes: int) -> int:
+        if self.chunk_size is not None:
+            return int(self.chunk_size)
+        per_member = 3 * 4 * dim + episodes * 64 * (self.spec.obs_dim + 8)  # weights ×3 + env/obs state
+        return max(1, self.chunk_bytes // per_member)
 
-        ``seeds`` gives one reset seed per sub-env, member-major: sub-env p·E + e is member p's
-        episode e. Observations go to ``device``; actions come back to the CPU.
+    def _batch(self, n: int, device: torch.device):
+        key = (n, str(device))
+        if key not in self._batches:
+            self._batches[key] = make_batch(self.spec, n, device)
+        return self._batches[key]
+
+    def evaluate(self, bind: BindFn, population, episodes: int, seeds, device: torch.device | str = "cpu",
+                 max_steps: int | None = None, obs_stats: bool = False) -> RolloutResult:
+        """Play ``episodes`` episodes for every member of ``population``.
+
+        ``seeds``: one reset seed per (member, episode), member-major (copy p·E + e is member p's
+        episode e), as a sequence or an int64 tensor.
         """
-        P, E = int(members), int(episodes)
-        n = P * E
-        if len(seeds) != n:
-            raise ValueError(f"need {n} env seeds (P={P} × episodes={E}), got {len(seeds)}")
-        threads = self.torch_threads or (1 if n <= self.single_thread_below else None)
-        with torch.no_grad(), _torch_threads(threads):
-            return self._loop(act, P, E, seeds, torch.device(device), max_steps, obs_stats)
-
-    def _loop(self, act, P, E, seeds, device, max_steps, obs_stats) -> RolloutResult:
-        n = P * E
-        envs = self._envs(n)
+        rows = population if hasattr(population, "rows") else TensorRows(population)
+        P, E, device = len(rows), int(episodes), torch.device(device)
+        seeds = torch.as_tensor(seeds, dtype=torch.int64)
+        if seeds.shape != (P * E,):
+            raise ValueError(f"need {P * E} env seeds (P={P} × episodes={E}), got {tuple(seeds.shape)}")
+        returns = torch.zeros(P * E, dtype=torch.float64)
+        lengths = torch.zeros(P * E, dtype=torch.int64)
+        stats = [torch.zeros(self.spec.obs_dim, dtype=torch.float64, device=device) for _ in range(2)] if obs_stats else None
+        count = 0
+        chunk = self.members_per_chunk(rows.dim, E)
         start = time.perf_counter()
-        obs, _ = envs.reset(seed=[int(s) for s in seeds])
-        done = np.zeros(n, dtype=bool)
-        returns = np.zeros(n, dtype=np.float64)
-        lengths = np.zeros(n, dtype=np.int64)
-        o_sum = np.zeros(self.spec.obs_dim) if obs_stats else None
-        o_sumsq = np.zeros(self.spec.obs_dim) if obs_stats else None
-        o_count = 0
-        t = 0
-        while not done.all() and (max_steps is None or t < max_steps):
-            active = ~done
-            flat_obs = obs.reshape(n, -1)
-            if obs_stats:
-                counted = flat_obs[active].astype(np.float64)
-                o_sum += counted.sum(0)
-                o_sumsq += np.square(counted).sum(0)
-                o_count += counted.shape[0]
-            o = torch.as_tensor(flat_obs, dtype=torch.float32, device=device).view(P, E, -1)
-            actions = act(o).reshape(n, *([] if self.spec.action_kind == "discrete" else [-1]))
-            obs, reward, terminated, truncated = _step(envs, actions.cpu().numpy(), active, obs)
-            returns += np.where(active, reward, 0.0)
-            lengths += active
-            done |= active & (terminated | truncated)
-            t += 1
-        wall = time.perf_counter() - start
+        with torch.no_grad():
+            for lo in range(0, P, chunk):
+                hi = min(P, lo + chunk)
+                n = (hi - lo) * E
+                threads = self.torch_threads or (1 if n <= self.single_thread_below else None)
+                with _torch_threads(threads):
+                    r, l, c = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
+                                         seeds[lo * E : hi * E], device, max_steps, stats)
+                returns[lo * E : hi * E], lengths[lo * E : hi * E] = r, l
+                count += c
         return RolloutResult(
-            returns=torch.from_numpy(returns).view(P, E),
-            lengths=torch.from_numpy(lengths).view(P, E),
-            env_steps=int(lengths.sum()),
-            wall_s=wall,
-            obs_sum=None if o_sum is None else torch.from_numpy(o_sum),
-            obs_sumsq=None if o_sumsq is None else torch.from_numpy(o_sumsq),
-            obs_count=o_count,
+            returns=returns.view(P, E), lengths=lengths.view(P, E), env_steps=int(lengths.sum()),
+            wall_s=time.perf_counter() - start,
+            obs_sum=None if stats is None else stats[0].cpu(), obs_sumsq=None if stats is None else stats[1].cpu(),
+            obs_count=count,
         )
+
+    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, stats):
+        n = members.numel() * E
+        obs = batch.reset(seeds)  # (n, obs_dim)
+        act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
+        slot = torch.arange(n, device=device)  # current slot → copy in this chunk
+        ret = torch.zeros(n, dtype=torch.float64, device=device)
+        length = torch.zeros(n, dtype=torch.int64, device=device)
+        alive = torch.ones(n, dtype=torch.bool, device=device)
+        out_ret, out_len = ret.clone(), length.clone()
+        action_shape = () if self.spec.action_kind == "discrete" else (-1,)
+        count, t = 0, 0
+        while max_steps is None or t < max_steps:
+            k = int(alive.sum())
+            if k == 0:
+                break
+            if k <= alive.numel() // 2 and alive.numel() >= self.compact_min:  # drop finished copies
+                done = ~alive
+                out_ret[slot[done]], out_len[slot[done]] = ret[done], length[done]
+                keep = alive.nonzero().squeeze(1)
+                slot, ret, length, obs, alive = slot[keep], ret[keep], length[keep], obs[keep], alive[keep]
+                batch.select(keep)
+                act, group = bind(rows.rows(members[(slot // E).cpu()]).to(device)), 1
+            if stats is not None:
+                live = obs.double() * alive.unsqueeze(1)
+                stats[0] += live.sum(0)
+                stats[1] += live.square().sum(0)
+                count += k
+            actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
+            obs, reward, terminated, truncated = batch.step(actions, alive)
+            ret += torch.where(alive, reward, 0.0)
+            length += alive
+            alive = alive & ~(terminated | truncated)
+            t += 1
+        out_ret[slot], out_len[slot] = ret, length
+        return out_ret.cpu(), out_len.cpu(), count

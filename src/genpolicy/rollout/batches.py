@@ -1,0 +1,90 @@
+"""Batches of environments behind one interface, so the episode loop is written once.
+
+``reset(seeds)`` starts every copy (seeds: int64 tensor, one per copy) and returns observations
+(n, obs_dim) float32 on the loop's device. ``step(actions, alive)`` advances the current copies and
+returns (obs, reward float64, terminated, truncated) as tensors; entries of copies that are not
+``alive`` are meaningless. ``select(keep)`` drops every copy not in ``keep`` (current indices) — the
+loop compacts the batch when most episodes have ended.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from genpolicy.envs.registry import EnvSpec
+
+
+class GymBatch:
+    """A gymnasium vector env. With a SyncVectorEnv only live copies are stepped (no autoreset,
+    no simulation of finished episodes); other vector envs step every copy and the loop masks."""
+
+    def __init__(self, spec: EnvSpec, n: int, device: torch.device) -> None:
+        self.spec, self.n, self.device = spec, int(n), device
+        self.vec = spec.make_vector(self.n)
+        self.sync = isinstance(self.vec, gym.vector.SyncVectorEnv)
+        self.idx = np.arange(self.n)  # current slot → sub-env
+
+    def reset(self, seeds: torch.Tensor) -> torch.Tensor:
+        self.idx = np.arange(self.n)
+        obs, _ = self.vec.reset(seed=seeds.tolist())
+        self._obs = np.asarray(obs, dtype=np.float32).reshape(self.n, -1)
+        return torch.as_tensor(self._obs, device=self.device)
+
+    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+        a = actions.cpu().numpy()
+        k = len(self.idx)
+        reward, terminated, truncated = np.zeros(k), np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+        if self.sync:
+            obs = self._obs[self.idx]
+            acts = a.tolist() if a.ndim == 1 else a  # Python ints: gymnasium's cheap path
+            for slot in np.flatnonzero(alive.cpu().numpy()).tolist():
+                o, reward[slot], terminated[slot], truncated[slot], _ = self.vec.envs[self.idx[slot]].step(acts[slot])
+                obs[slot] = np.asarray(o, dtype=np.float32).reshape(-1)
+        else:
+            full = np.zeros((self.n, *a.shape[1:]), dtype=a.dtype)
+            full[self.idx] = a
+            o, r, te, tr, _ = self.vec.step(full)
+            obs = np.asarray(o, dtype=np.float32).reshape(self.n, -1)[self.idx]
+            reward, terminated, truncated = r[self.idx], te[self.idx], tr[self.idx]
+        if self.sync:
+            self._obs[self.idx] = obs
+        as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
+        return (as_t(obs, torch.float32), as_t(reward, torch.float64), as_t(terminated, torch.bool),
+                as_t(truncated, torch.bool))
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.idx = self.idx[keep.cpu().numpy()]
+
+    def close(self) -> None:
+        self.vec.close()
+
+
+class TorchBatch:
+    """A torch-native batched env (genpolicy.envs.torch) on the loop's device."""
+
+    def __init__(self, spec: EnvSpec, n: int, device: torch.device) -> None:
+        from genpolicy.envs.torch import TORCH_ENVS
+
+        self.cls, self.n, self.device = TORCH_ENVS[spec.id], int(n), device
+        self.dtype = getattr(torch, spec.torch_dtype)
+        self.env = self.cls(self.n, device, self.dtype)
+
+    def reset(self, seeds: torch.Tensor) -> torch.Tensor:
+        if self.env.num_envs != self.n:  # compacted by the last rollout
+            self.env = self.cls(self.n, self.device, self.dtype)
+        return self.env.reset(seeds.to(self.device))
+
+    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+        return self.env.step(actions)
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.env.select(keep.to(self.device))
+
+    def close(self) -> None:
+        pass
+
+
+def make_batch(spec: EnvSpec, n: int, device: torch.device):
+    return TorchBatch(spec, n, device) if spec.backend == "torch" else GymBatch(spec, n, device)
