@@ -68,3 +68,59 @@ def test_seed_count_is_checked():
 def test_unknown_env_id_names_close_matches():
     with pytest.raises(ValueError, match=r"unknown env id 'CartPole-v9'.*CartPole-v1"):
         EnvSpec.make("CartPole-v9")
+
+
+def _policy(spec, hidden=(8,)):
+    torch.manual_seed(1)
+    return PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
+                            hidden=hidden, obs_norm=False)
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", "torch"])
+def test_compaction_and_chunking_change_nothing(backend):
+    spec = EnvSpec.make("CartPole-v1", backend=backend)
+    policy = _policy(spec)
+    params = policy.initial_parameters() + 0.3 * torch.randn(10, policy.num_params)
+    seeds = torch.arange(30) * 7
+    plain = PopulationEvaluator(spec, compact_min=10**9)  # never compacts, one chunk
+    ref = plain.evaluate(policy.bind, params, 3, seeds, obs_stats=True)
+    assert len(set(ref.lengths.flatten().tolist())) > 3  # episodes end at many different times
+    for kwargs in ({"compact_min": 2}, {"chunk_size": 3, "compact_min": 2}, {"chunk_size": 1}):
+        ev = PopulationEvaluator(spec, **kwargs)
+        res = ev.evaluate(policy.bind, params, 3, seeds, obs_stats=True)
+        torch.testing.assert_close(res.returns, ref.returns, msg=str(kwargs))
+        torch.testing.assert_close(res.lengths, ref.lengths, msg=str(kwargs))
+        torch.testing.assert_close(res.obs_sum, ref.obs_sum, msg=str(kwargs))
+        assert res.obs_count == ref.obs_count == ref.env_steps
+        ev.close()
+    plain.close()
+
+
+def test_compaction_matches_single_env_rollouts_on_gymnasium():
+    spec = EnvSpec.make("CartPole-v1")
+    policy = _policy(spec)
+    params = policy.initial_parameters() + 0.5 * torch.randn(4, policy.num_params)
+    seeds = list(range(40, 52))
+    res = PopulationEvaluator(spec, compact_min=2).evaluate(policy.bind, params, 3, seeds)
+    np.testing.assert_allclose(res.returns.numpy(), _reference_returns("CartPole-v1", policy, params, seeds, 3))
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCarContinuous-v0"])
+def test_torch_and_gymnasium_backends_give_the_same_task(env_id):
+    """Same policy, many episodes from each backend's own start states: the same return distribution."""
+    returns = {}
+    for backend in ("gymnasium", "torch"):
+        spec = EnvSpec.make(env_id, backend=backend)
+        policy = _policy(spec, hidden=(16,))
+        params = policy.initial_parameters()[None] * 3
+        ev = PopulationEvaluator(spec)
+        returns[backend] = ev.evaluate(policy.bind, params, 200, torch.arange(200)).returns.flatten()
+        ev.close()
+    g, t = returns["gymnasium"], returns["torch"]
+    stderr = float(((g.var() + t.var()) / 200).sqrt()) + 1e-6
+    assert abs(float(g.mean() - t.mean())) < 4 * stderr + 1e-3 * abs(float(g.mean())), (float(g.mean()), float(t.mean()))
+
+
+def test_torch_backend_rejects_ids_it_does_not_have():
+    with pytest.raises(ValueError, match="no torch-native version of 'LunarLander-v3'.*CartPole-v1"):
+        EnvSpec.make("LunarLander-v3", backend="torch")

@@ -57,7 +57,7 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.
 def make_vector_env(env_id: str, num_envs: int, mode: str = "sync", **kwargs: Any) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` in one gymnasium vector env (``sync`` or ``async``)."""
     if mode not in ("sync", "async"):
-        raise ValueError(f"vectorization must be 'sync' or 'async', got {mode!r}")
+        raise ValueError(f"a gymnasium vector env is 'sync' or 'async', got {mode!r}")
     make_env(env_id, **kwargs).close()  # fail here, clearly, rather than inside a worker
     fns = [lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)]
     if mode == "sync":
@@ -70,8 +70,10 @@ class EnvSpec:
     """What a method needs to know about an environment, plus how to build it.
 
     ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless
-    given). ``backend``: ``gymnasium`` (vector envs; ``vectorization`` sync or async) or ``torch``
-    (the torch-native batch in genpolicy.envs.torch, dynamics in ``torch_dtype``). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
+    given). ``backend``: ``gymnasium`` or ``torch`` (the torch-native batch in genpolicy.envs.torch,
+    dynamics in ``torch_dtype``). For gymnasium, ``vectorization`` is ``sync`` (in-process),
+    ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies)
+    or ``async`` (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
     (``action_dim`` = vector size, with ``action_low`` / ``action_high``).
     """
 
@@ -87,6 +89,7 @@ class EnvSpec:
     kwargs: dict = field(default_factory=dict)
     backend: str = "gymnasium"
     torch_dtype: str = "float64"
+    workers: int | None = None
 
     @classmethod
     def make(
@@ -97,6 +100,7 @@ class EnvSpec:
         kwargs: dict | None = None,
         backend: str = "gymnasium",
         torch_dtype: str = "float64",
+        workers: int | None = None,
     ) -> "EnvSpec":
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
@@ -129,8 +133,10 @@ class EnvSpec:
             raise ValueError(f"{id}: action space {act_space} is not supported (Discrete or 1-D Box)")
         if goal is None:
             goal = gspec.reward_threshold
-        if vectorization not in ("sync", "async"):
-            raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        if vectorization not in ("sync", "workers", "async"):
+            raise ValueError(f"vectorization must be 'sync', 'workers' or 'async', got {vectorization!r}")
+        if workers is not None and (int(workers) != workers or workers < 1):
+            raise ValueError(f"workers must be an integer ≥ 1 or null (one per core), got {workers!r}")
         return cls(
             id=id,
             obs_dim=int(np.prod(obs_space.shape)),
@@ -144,6 +150,7 @@ class EnvSpec:
             kwargs=kwargs,
             backend=backend,
             torch_dtype=torch_dtype,
+            workers=workers,
         )
 
     def make_vector(self, num_envs: int) -> gym.vector.VectorEnv:

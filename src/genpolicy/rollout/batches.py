@@ -87,4 +87,10 @@ class TorchBatch:
 
 
 def make_batch(spec: EnvSpec, n: int, device: torch.device):
-    return TorchBatch(spec, n, device) if spec.backend == "torch" else GymBatch(spec, n, device)
+    if spec.backend == "torch":
+        return TorchBatch(spec, n, device)
+    if spec.vectorization == "workers":
+        from genpolicy.rollout.workers import ProcessBatch
+
+        return ProcessBatch(spec, n, device, spec.workers)
+    return GymBatch(spec, n, device)

@@ -71,13 +71,14 @@ class PopulationEvaluator:
     """Owns the environment batches (one per chunk size, reused across generations).
 
     ``chunk_size``: members per chunk; ``None`` sizes chunks to ``chunk_bytes`` of weights.
-    ``torch_threads``: intra-op threads while stepping; ``None`` uses one thread for batches of up
-    to ``single_thread_below`` copies (small per-step ops are latency-bound; extra threads only add
-    synchronisation, 4× slower per call on a busy 2-core CPU).
+    ``torch_threads``: intra-op threads while stepping; ``None`` uses one thread while copies ×
+    parameters ≤ ``single_thread_below`` (small per-step ops are latency-bound and extra threads only
+    add synchronisation: 4× slower per call on a busy 2-core CPU) and all threads above (a 1024-member
+    64-64 MLP forward is 1.7× faster on 2 threads).
     """
 
     def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
-                 torch_threads: int | None = None, single_thread_below: int = 4096, compact_min: int = 32) -> None:
+                 torch_threads: int | None = None, single_thread_below: int = 1 << 18, compact_min: int = 32) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be ≥ 1 or None (automatic), got {chunk_size!r}")
         self.spec, self.chunk_size, self.chunk_bytes = spec, chunk_size, int(chunk_bytes)
@@ -124,7 +125,7 @@ class PopulationEvaluator:
             for lo in range(0, P, chunk):
                 hi = min(P, lo + chunk)
                 n = (hi - lo) * E
-                threads = self.torch_threads or (1 if n <= self.single_thread_below else None)
+                threads = self.torch_threads or (1 if n * rows.dim <= self.single_thread_below else None)
                 with _torch_threads(threads):
                     r, l, c = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
                                          seeds[lo * E : hi * E], device, max_steps, stats)
@@ -166,9 +167,9 @@ class PopulationEvaluator:
                 count += k
             actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
             obs, reward, terminated, truncated = batch.step(actions, alive)
-            ret += torch.where(alive, reward, 0.0)
+            ret += reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
             length += alive
-            alive = alive & ~(terminated | truncated)
+            alive &= ~terminated.logical_or_(truncated)
             t += 1
         out_ret[slot], out_len[slot] = ret, length
         return out_ret.cpu(), out_len.cpu(), count

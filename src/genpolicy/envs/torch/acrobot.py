@@ -24,7 +24,7 @@ class Acrobot(TorchEnv):
         return uniform(u, -0.1, 0.1).float().to(self.dtype)
 
     def _obs(self):
-        s0, s1, s2, s3 = self.state.unbind(1)
+        s0, s1, s2, s3 = self.rows
         return torch.stack((torch.cos(s0), torch.sin(s0), torch.cos(s1), torch.sin(s1), s2, s3), 1).float()
 
     def _dsdt(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

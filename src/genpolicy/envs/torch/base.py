@@ -22,8 +22,18 @@ class TorchEnv:
 
     def __init__(self, num_envs: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float64) -> None:
         self.num_envs, self.device, self.dtype = int(num_envs), torch.device(device), dtype
-        self.state = torch.zeros(self.num_envs, self.state_dim, device=self.device, dtype=dtype)
+        # stored variable-major (state_dim, n): every per-variable op reads a contiguous row
+        self.rows = torch.zeros(self.state_dim, self.num_envs, device=self.device, dtype=dtype)
         self.elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+
+    @property
+    def state(self) -> torch.Tensor:
+        """The states (n, state_dim)."""
+        return self.rows.t()
+
+    @state.setter
+    def state(self, value: torch.Tensor) -> None:
+        self.rows = value.t().contiguous()
 
     # --- what each environment defines
     def _start_state(self, u: torch.Tensor) -> torch.Tensor:
@@ -60,8 +70,8 @@ class TorchEnv:
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep only the copies at indices ``keep`` (compaction of a shrinking batch)."""
-        self.state, self.elapsed = self.state[keep], self.elapsed[keep]
-        self.num_envs = int(self.state.shape[0])
+        self.rows, self.elapsed = self.rows[:, keep], self.elapsed[keep]
+        self.num_envs = int(self.rows.shape[1])
 
 
 def uniform(u: torch.Tensor, low: float, high: float) -> torch.Tensor:

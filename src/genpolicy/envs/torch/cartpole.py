@@ -21,11 +21,11 @@ class CartPole(TorchEnv):
         return uniform(u, -0.05, 0.05)
 
     def _obs(self):
-        return self.state.float()
+        return self.rows.t().float()
 
     def _dynamics(self, action):
-        x, x_dot, theta, theta_dot = self.state.unbind(1)
-        force = torch.where(action.reshape(-1) == 1, self.force_mag, -self.force_mag).to(self.dtype)
+        x, x_dot, theta, theta_dot = self.rows
+        force = action.reshape(-1).to(self.dtype).mul_(2 * self.force_mag).sub_(self.force_mag)  # 1 → +F, 0 → −F
         costheta, sintheta = torch.cos(theta), torch.sin(theta)
         temp = (force + self.polemass_length * theta_dot.square() * sintheta) / self.total_mass
         thetaacc = (self.gravity * sintheta - costheta * temp) / (
@@ -34,8 +34,11 @@ class CartPole(TorchEnv):
         xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
         x, x_dot = x + self.tau * x_dot, x_dot + self.tau * xacc  # explicit Euler, as gymnasium
         theta, theta_dot = theta + self.tau * theta_dot, theta_dot + self.tau * thetaacc
-        self.state = torch.stack((x, x_dot, theta, theta_dot), 1)
-        terminated = (x < -self.x_threshold) | (x > self.x_threshold) | (theta < -self.theta_threshold) | (
-            theta > self.theta_threshold
-        )
-        return torch.ones_like(x), terminated  # 1 per step, the terminating step included
+        self.rows = torch.stack((x, x_dot, theta, theta_dot))
+        terminated = (x.abs() > self.x_threshold) | (theta.abs() > self.theta_threshold)
+        return self._ones(x), terminated  # 1 per step, the terminating step included
+
+    def _ones(self, like: torch.Tensor) -> torch.Tensor:
+        if getattr(self, "_one", None) is None or self._one.shape != like.shape:
+            self._one = torch.ones_like(like)
+        return self._one

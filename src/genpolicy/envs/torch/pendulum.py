@@ -17,11 +17,11 @@ class Pendulum(TorchEnv):
         return torch.stack((uniform(u[:, 0], -math.pi, math.pi), uniform(u[:, 1], -1.0, 1.0)), 1)
 
     def _obs(self):
-        th, thdot = self.state.unbind(1)
+        th, thdot = self.rows
         return torch.stack((torch.cos(th), torch.sin(th), thdot), 1).float()
 
     def _dynamics(self, action):
-        th, thdot = self.state.unbind(1)
+        th, thdot = self.rows
         # gymnasium computes the torque terms in float32 (the action's dtype; NumPy 2 promotion)
         u = action.reshape(-1).float().clamp(-self.max_torque, self.max_torque)
         u_cost = (u.square() * 0.001).to(self.dtype)

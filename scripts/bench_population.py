@@ -1,0 +1,154 @@
+"""How fast can one population be evaluated? env-steps/s on CartPole-v1 for three designs.
+
+    python scripts/bench_population.py --json assets/bench_population.json
+
+- ``naive``: the PyTorch-ES design reproduced faithfully as the reference — per member a deep copy of
+  the nn.Module with the member's weights assigned, a fresh gymnasium env, one forward per step —
+  run on one thread, its fastest setting here; ``naive4`` is the same with PyTorch-ES's default
+  thread pool (``threadcount=4``), which the GIL and torch's own threads make 4-5× slower.
+- ``gymnasium``: genpolicy's gymnasium backend (SyncVectorEnv, one batched policy call per step).
+- ``torch``: genpolicy's torch-native backend (env and policy both batched tensor programs).
+
+Every member is the same hand-set controller (push right when 0.1·x + 0.5·ẋ + θ + 0.5·θ̇ > 0)
+embedded in an MLP obs-64-64-2 (tanh), plus N(0, 0.001²) noise, so members differ but episodes run
+to the 500-step limit. Only counted env steps (those of unfinished episodes) enter steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from genpolicy.envs import EnvSpec
+from genpolicy.policies import PopulationPolicy
+from genpolicy.rollout import PopulationEvaluator
+
+CONTROLLER = (0.1, 0.5, 1.0, 0.5)
+
+
+def surviving_population(policy: PopulationPolicy, population: int, noise: float = 1e-3) -> torch.Tensor:
+    """(P, D) members: the hand-set controller in the MLP's first unit of each layer, plus noise."""
+    net = copy.deepcopy(policy.net)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.zero_(), layer.bias.zero_()
+        net.layers[0].weight[0, :4] = torch.tensor(CONTROLLER)
+        for layer in net.layers[1:-1]:
+            layer.weight[0, 0] = 1.0
+        net.layers[-1].weight[:, 0] = torch.tensor([-1.0, 1.0])
+    centre = net.flat_parameters()
+    gen = torch.Generator().manual_seed(0)
+    return centre + noise * torch.randn(population, centre.numel(), generator=gen)
+
+
+def run_naive(env_id: str, policy: PopulationPolicy, params: torch.Tensor, threads: int) -> dict:
+    """PyTorch-ES: deepcopy(model) per member, a new env per member, one forward per env step."""
+    model = policy.net
+
+    def reward(args):
+        index, flat = args
+        cloned = copy.deepcopy(model)
+        nn.utils.vector_to_parameters(flat, cloned.parameters())
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=index)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            with torch.no_grad():
+                logits = cloned(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+            obs, r, terminated, truncated, _ = env.step(int(logits.argmax()))
+            total, steps, done = total + r, steps + 1, terminated or truncated
+        env.close()
+        return total, steps
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(reward, enumerate(params)))
+    wall = time.perf_counter() - start
+    steps = sum(s for _, s in results)
+    return {"steps_per_s": steps / wall, "env_steps": steps, "wall_s": wall,
+            "mean_episode_length": steps / len(results), "threads": threads}
+
+
+def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, episodes: int, repeats: int,
+               device: str) -> dict:
+    evaluator = PopulationEvaluator(spec)
+    seeds = torch.arange(params.shape[0] * episodes)
+    evaluator.evaluate(policy.bind, params[:2], episodes, seeds[: 2 * episodes], device)  # warm-up
+    runs = []
+    for _ in range(repeats):
+        res = evaluator.evaluate(policy.bind, params.to(device), episodes, seeds, device)
+        runs.append(res)
+    evaluator.close()
+    sps = [r.steps_per_s for r in runs]
+    best = max(runs, key=lambda r: r.steps_per_s)
+    return {"steps_per_s": statistics.median(sps), "steps_per_s_best": max(sps), "env_steps": best.env_steps,
+            "wall_s": best.wall_s, "mean_episode_length": float(best.lengths.double().mean()), "repeats": repeats}
+
+
+def machine() -> dict:
+    cpu = platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "gymnasium": gym.__version__,
+            "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--env", default="CartPole-v1")
+    ap.add_argument("--population", type=int, default=1024)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
+    ap.add_argument("--episodes", type=int, default=1, help="episodes per member")
+    ap.add_argument("--backends", nargs="+", default=["naive", "naive4", "gymnasium", "torch"])
+    ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per engine backend (median)")
+    ap.add_argument("--device", default="cpu", help="device of the torch backend (cpu or cuda)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    spec = EnvSpec.make(args.env)
+    if args.env != "CartPole-v1":
+        raise SystemExit("the surviving hand-set controller is defined for CartPole-v1 only")
+    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, hidden=tuple(args.hidden), obs_norm=False)
+    params = surviving_population(policy, args.population)
+    results = {}
+    for backend in args.backends:
+        if backend in ("naive", "naive4"):
+            results[backend] = run_naive(args.env, policy, params, 1 if backend == "naive" else 4)
+        elif backend in ("gymnasium", "torch"):
+            results[backend] = run_engine(EnvSpec.make(args.env, backend=backend), policy, params, args.episodes,
+                                          args.repeats, args.device if backend == "torch" else "cpu")
+        else:
+            raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, torch)")
+    base = results.get("naive", {}).get("steps_per_s")
+    print(f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
+          f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores")
+    print(f"{'backend':<12}{'env steps/s':>14}{'vs naive':>10}{'mean ep len':>13}{'wall s':>9}")
+    for name, r in results.items():
+        ratio = f"{r['steps_per_s'] / base:.1f}×" if base else "-"
+        print(f"{name:<12}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}")
+    out = {**results, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Process workers for CPU-bound simulators (Box2D, pybullet): one process per core, many envs each.
+
+gymnasium's AsyncVectorEnv starts one process per sub-env — 65 processes for a population of 64 on a
+2-core machine. Here W workers (default: one per core) each own a contiguous slice of the copies and
+step only the live ones they are sent; the batched policy stays in the main process. Every wait
+watches the workers' pipes *and* their process sentinels, so a worker that dies (segfault, OOM kill)
+or raises is reported at once and the generation fails with :class:`WorkerError` — no hang, no
+silently wrong fitness. The pool is unusable after an error; close it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from multiprocessing.connection import wait
+
+import numpy as np
+import torch
+
+from genpolicy.envs.registry import EnvSpec
+from genpolicy.envs.worker import serve_envs
+
+
+class WorkerError(RuntimeError):
+    """An environment worker died, raised, or did not answer in time."""
+
+
+class ProcessBatch:
+    """The batch interface of :mod:`genpolicy.rollout.batches` over worker processes."""
+
+    def __init__(self, spec: EnvSpec, n: int, device: torch.device, workers: int | None = None,
+                 timeout_s: float = 600.0) -> None:
+        self.spec, self.n, self.device, self.timeout_s = spec, int(n), device, float(timeout_s)
+        w = max(1, min(int(workers or os.cpu_count() or 1), self.n))
+        bounds = np.linspace(0, self.n, w + 1).astype(int)
+        self.ranges = list(zip(bounds[:-1], bounds[1:]))
+        self.owner = np.repeat(np.arange(w), np.diff(bounds))  # copy → worker
+        self.local = np.arange(self.n) - bounds[:-1][self.owner]  # copy → index inside its worker
+        ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
+        self.conns, self.procs, self.broken = [], [], None
+        for lo, hi in self.ranges:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=serve_envs, args=(spec, hi - lo, child), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        self._gather(range(w), "start")
+        self.idx = np.arange(self.n)
+        self._obs = np.zeros((self.n, spec.obs_dim), dtype=np.float32)
+
+    def _fail(self, message: str):
+        self.broken = message
+        self.close()
+        raise WorkerError(message)
+
+    def _gather(self, workers, what: str) -> dict:
+        """Wait for one reply from each worker in ``workers``; raise on death, error or timeout."""
+        if self.broken:
+            raise WorkerError(f"env worker pool is broken: {self.broken}")
+        pending = {self.conns[w]: w for w in workers}
+        sentinels = {self.procs[w].sentinel: w for w in workers}
+        replies = {}
+        while pending:
+            ready = wait(list(pending) + list(sentinels), timeout=self.timeout_s)
+            if not ready:
+                self._fail(f"env workers {sorted(pending.values())} ({self.spec.id}) did not answer within "
+                           f"{self.timeout_s:.0f} s during {what}; the generation is aborted")
+            for obj in ready:
+                if obj in pending:
+                    w = pending.pop(obj)
+                    try:
+                        status, payload = obj.recv()
+                    except (EOFError, OSError):
+                        status, payload = "dead", None
+                    if status == "ok":
+                        replies[w] = payload
+                        sentinels.pop(self.procs[w].sentinel, None)
+                        continue
+                    if status == "error":
+                        lo, hi = self.ranges[w]
+                        self._fail(f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) raised during "
+                                   f"{what}; the generation is aborted:\n{payload}")
+                    obj = self.procs[w].sentinel
+                if obj in sentinels:
+                    w = sentinels[obj]
+                    self.procs[w].join(1)
+                    lo, hi = self.ranges[w]
+                    self._fail(f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) died with exit code "
+                               f"{self.procs[w].exitcode} during {what}; the generation is aborted")
+        return replies
+
+    def reset(self, seeds: torch.Tensor) -> torch.Tensor:
+        self.idx = np.arange(self.n)
+        s = seeds.cpu().numpy()
+        for w, (lo, hi) in enumerate(self.ranges):
+            self.conns[w].send(("reset", s[lo:hi]))
+        for w, obs in self._gather(range(len(self.ranges)), "reset").items():
+            lo, hi = self.ranges[w]
+            self._obs[lo:hi] = obs
+        return torch.as_tensor(self._obs.copy(), device=self.device)
+
+    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+        a = actions.cpu().numpy()
+        k = len(self.idx)
+        slots = np.flatnonzero(alive.cpu().numpy())
+        copies = self.idx[slots]
+        busy = []
+        for w in range(len(self.ranges)):
+            mine = self.owner[copies] == w
+            if mine.any():
+                self.conns[w].send(("step", (self.local[copies[mine]], a[slots[mine]])))
+                busy.append((w, slots[mine]))
+        replies = self._gather([w for w, _ in busy], "step")
+        obs = self._obs[self.idx]
+        reward, terminated, truncated = np.zeros(k), np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+        for w, mine in busy:
+            o, r, te, tr = replies[w]
+            obs[mine], reward[mine], terminated[mine], truncated[mine] = o, r, te, tr
+        self._obs[self.idx] = obs
+        as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
+        return (as_t(obs, torch.float32), as_t(reward, torch.float64), as_t(terminated, torch.bool),
+                as_t(truncated, torch.bool))
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.idx = self.idx[keep.cpu().numpy()]
+
+    def close(self) -> None:
+        for conn, proc in zip(self.conns, self.procs):
+            if proc.is_alive():
+                try:
+                    conn.send(("close", None))
+                except (BrokenPipeError, OSError):
+                    pass
+        for proc in self.procs:
+            proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
+        for conn in self.conns:
+            conn.close()
+        self.procs, self.conns = [], []
