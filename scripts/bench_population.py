@@ -8,10 +8,13 @@
   thread pool (``threadcount=4``), which the GIL and torch's own threads make 4-5× slower.
 - ``gymnasium``: genpolicy's gymnasium backend (SyncVectorEnv, one batched policy call per step).
 - ``torch``: genpolicy's torch-native backend (env and policy both batched tensor programs).
+- ``workers``: genpolicy's process workers (one per core; for Box2D / pybullet envs).
 
-Every member is the same hand-set controller (push right when 0.1·x + 0.5·ẋ + θ + 0.5·θ̇ > 0)
-embedded in an MLP obs-64-64-2 (tanh), plus N(0, 0.001²) noise, so members differ but episodes run
-to the 500-step limit. Only counted env steps (those of unfinished episodes) enter steps/s.
+On CartPole-v1 every member is the same hand-set controller (push right when
+0.1·x + 0.5·ẋ + θ + 0.5·θ̇ > 0) embedded in an MLP obs-64-64-2 (tanh), plus N(0, 0.001²) noise,
+so members differ but episodes run to the 500-step limit. On other envs members are the MLP's
+initial weights plus N(0, 0.1²) noise (episode lengths are reported). Only counted env steps (those
+of unfinished episodes) enter steps/s.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ def run_naive(env_id: str, policy: PopulationPolicy, params: torch.Tensor, threa
         while not done:
             with torch.no_grad():
                 logits = cloned(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
-            obs, r, terminated, truncated, _ = env.step(int(logits.argmax()))
+            a = int(logits.argmax()) if policy.head.kind == "discrete" else policy.head(logits)[0].numpy()
+            obs, r, terminated, truncated, _ = env.step(a)
             total, steps, done = total + r, steps + 1, terminated or truncated
         env.close()
         return total, steps
@@ -122,19 +126,23 @@ def main() -> None:
     args = ap.parse_args()
 
     spec = EnvSpec.make(args.env)
-    if args.env != "CartPole-v1":
-        raise SystemExit("the surviving hand-set controller is defined for CartPole-v1 only")
-    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, hidden=tuple(args.hidden), obs_norm=False)
-    params = surviving_population(policy, args.population)
+    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
+                              hidden=tuple(args.hidden), obs_norm=False)
+    if args.env == "CartPole-v1":
+        params = surviving_population(policy, args.population)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        params = policy.initial_parameters() + 0.1 * torch.randn(args.population, policy.num_params, generator=gen)
     results = {}
     for backend in args.backends:
         if backend in ("naive", "naive4"):
             results[backend] = run_naive(args.env, policy, params, 1 if backend == "naive" else 4)
-        elif backend in ("gymnasium", "torch"):
-            results[backend] = run_engine(EnvSpec.make(args.env, backend=backend), policy, params, args.episodes,
+        elif backend in ("gymnasium", "torch", "workers"):
+            kind = {"gymnasium": {}, "torch": {"backend": "torch"}, "workers": {"vectorization": "workers"}}[backend]
+            results[backend] = run_engine(EnvSpec.make(args.env, **kind), policy, params, args.episodes,
                                           args.repeats, args.device if backend == "torch" else "cpu")
         else:
-            raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, torch)")
+            raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, workers, torch)")
     base = results.get("naive", {}).get("steps_per_s")
     print(f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
           f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores")

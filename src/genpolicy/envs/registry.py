@@ -7,6 +7,7 @@ unknown id or a missing optional simulator fails once, early, with a message tha
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,19 @@ _EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py":
 
 
 def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
-    """Return gymnasium's spec for ``env_id`` or raise a ValueError naming close matches."""
+    """Return gymnasium's spec for ``env_id`` or raise a ValueError naming close matches.
+
+    ``"my_package:MyEnv-v0"`` imports ``my_package`` first (which registers the env), as
+    ``gymnasium.make`` does, so the id also works in worker processes.
+    """
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env id must be a non-empty string, got {env_id!r}")
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"env id {module}:{env_id}: cannot import module {module!r} ({err})") from None
     try:
         return gym.spec(env_id)
     except gym.error.Error as err:

@@ -98,6 +98,14 @@ class PopulationEvaluator:
         return max(1, self.chunk_bytes // per_member)
 
     def _batch(self, n: int, device: torch.device):
+        if self.spec.backend == "gymnasium" and self.spec.vectorization == "workers":
+            key = ("workers", str(device))  # one pool (processes are costly), grown when needed
+            pool = self._batches.get(key)
+            if pool is None or pool.n < n:
+                if pool is not None:
+                    pool.close()
+                self._batches[key] = make_batch(self.spec, n, device)
+            return self._batches[key]
         key = (n, str(device))
         if key not in self._batches:
             self._batches[key] = make_batch(self.spec, n, device)

@@ -54,10 +54,13 @@ class ProcessBatch:
         self.close()
         raise WorkerError(message)
 
+    def _check(self) -> None:
+        if self.broken:
+            raise WorkerError(f"env worker pool is broken by an earlier failure: {self.broken}")
+
     def _gather(self, workers, what: str) -> dict:
         """Wait for one reply from each worker in ``workers``; raise on death, error or timeout."""
-        if self.broken:
-            raise WorkerError(f"env worker pool is broken: {self.broken}")
+        self._check()
         pending = {self.conns[w]: w for w in workers}
         sentinels = {self.procs[w].sentinel: w for w in workers}
         replies = {}
@@ -91,16 +94,24 @@ class ProcessBatch:
         return replies
 
     def reset(self, seeds: torch.Tensor) -> torch.Tensor:
-        self.idx = np.arange(self.n)
+        """Start the first ``len(seeds)`` copies (a pool serves any batch up to its size)."""
+        self._check()
         s = seeds.cpu().numpy()
-        for w, (lo, hi) in enumerate(self.ranges):
-            self.conns[w].send(("reset", s[lo:hi]))
-        for w, obs in self._gather(range(len(self.ranges)), "reset").items():
+        m = len(s)
+        if m > self.n:
+            raise ValueError(f"this worker pool holds {self.n} copies, {m} requested")
+        self.idx = np.arange(m)
+        asked = [w for w, (lo, _) in enumerate(self.ranges) if lo < m]
+        for w in asked:
             lo, hi = self.ranges[w]
-            self._obs[lo:hi] = obs
-        return torch.as_tensor(self._obs.copy(), device=self.device)
+            self.conns[w].send(("reset", s[lo:min(hi, m)]))
+        for w, obs in self._gather(asked, "reset").items():
+            lo = self.ranges[w][0]
+            self._obs[lo : lo + len(obs)] = obs
+        return torch.as_tensor(self._obs[:m].copy(), device=self.device)
 
     def step(self, actions: torch.Tensor, alive: torch.Tensor):
+        self._check()
         a = actions.cpu().numpy()
         k = len(self.idx)
         slots = np.flatnonzero(alive.cpu().numpy())
@@ -109,7 +120,8 @@ class ProcessBatch:
         for w in range(len(self.ranges)):
             mine = self.owner[copies] == w
             if mine.any():
-                self.conns[w].send(("step", (self.local[copies[mine]], a[slots[mine]])))
+                acts = a[slots[mine]]
+                self.conns[w].send(("step", (self.local[copies[mine]], acts.tolist() if acts.ndim == 1 else acts)))
                 busy.append((w, slots[mine]))
         replies = self._gather([w for w, _ in busy], "step")
         obs = self._obs[self.idx]
