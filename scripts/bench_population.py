@@ -138,7 +138,8 @@ def main() -> None:
         if backend in ("naive", "naive4"):
             results[backend] = run_naive(args.env, policy, params, 1 if backend == "naive" else 4)
         elif backend in ("gymnasium", "torch", "workers"):
-            kind = {"gymnasium": {}, "torch": {"backend": "torch"}, "workers": {"vectorization": "workers"}}[backend]
+            kind = {"gymnasium": {"backend": "gymnasium"}, "torch": {"backend": "torch"},
+                    "workers": {"backend": "gymnasium", "vectorization": "workers"}}[backend]
             results[backend] = run_engine(EnvSpec.make(args.env, **kind), policy, params, args.episodes,
                                           args.repeats, args.device if backend == "torch" else "cpu")
         else:

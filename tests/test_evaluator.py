@@ -28,7 +28,7 @@ def _reference_returns(env_id, policy, params, seeds, episodes):
 @pytest.mark.parametrize("env_id, vectorization", [("CartPole-v1", "sync"), ("Pendulum-v1", "sync"),
                                                     ("CartPole-v1", "async")])
 def test_returns_match_single_env_rollouts(env_id, vectorization):
-    spec = EnvSpec.make(env_id, vectorization=vectorization)
+    spec = EnvSpec.make(env_id, vectorization=vectorization, backend="gymnasium")
     torch.manual_seed(0)
     policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low,
                               spec.action_high, hidden=(8,), obs_norm=False)
@@ -97,7 +97,7 @@ def test_compaction_and_chunking_change_nothing(backend):
 
 
 def test_compaction_matches_single_env_rollouts_on_gymnasium():
-    spec = EnvSpec.make("CartPole-v1")
+    spec = EnvSpec.make("CartPole-v1", backend="gymnasium")
     policy = _policy(spec)
     params = policy.initial_parameters() + 0.5 * torch.randn(4, policy.num_params)
     seeds = list(range(40, 52))
@@ -124,3 +124,9 @@ def test_torch_and_gymnasium_backends_give_the_same_task(env_id):
 def test_torch_backend_rejects_ids_it_does_not_have():
     with pytest.raises(ValueError, match="no torch-native version of 'LunarLander-v3'.*CartPole-v1"):
         EnvSpec.make("LunarLander-v3", backend="torch")
+
+
+def test_auto_backend_picks_torch_where_it_exists():
+    assert EnvSpec.make("CartPole-v1").backend == "torch"
+    assert EnvSpec.make("LunarLander-v3").backend == "gymnasium"
+    assert EnvSpec.make("CartPole-v1", vectorization="workers").backend == "gymnasium"

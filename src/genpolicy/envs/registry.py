@@ -81,8 +81,8 @@ class EnvSpec:
     """What a method needs to know about an environment, plus how to build it.
 
     ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless
-    given). ``backend``: ``gymnasium`` or ``torch`` (the torch-native batch in genpolicy.envs.torch,
-    dynamics in ``torch_dtype``). For gymnasium, ``vectorization`` is ``sync`` (in-process),
+    given). ``backend``: ``gymnasium``, ``torch`` (the torch-native batch in genpolicy.envs.torch,
+    dynamics in ``torch_dtype``) or ``auto`` (torch where a torch-native version exists). For gymnasium, ``vectorization`` is ``sync`` (in-process),
     ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies)
     or ``async`` (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
     (``action_dim`` = vector size, with ``action_low`` / ``action_high``).
@@ -109,17 +109,19 @@ class EnvSpec:
         goal: float | None = None,
         vectorization: str = "sync",
         kwargs: dict | None = None,
-        backend: str = "gymnasium",
+        backend: str = "auto",
         torch_dtype: str = "float64",
         workers: int | None = None,
     ) -> "EnvSpec":
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
-        if backend not in ("gymnasium", "torch"):
-            raise ValueError(f"env backend must be 'gymnasium' or 'torch', got {backend!r}")
-        if backend == "torch":
-            from genpolicy.envs.torch import TORCH_ENVS
+        if backend not in ("auto", "gymnasium", "torch"):
+            raise ValueError(f"env backend must be 'auto', 'gymnasium' or 'torch', got {backend!r}")
+        from genpolicy.envs.torch import TORCH_ENVS
 
+        if backend == "auto":  # the torch-native batch where one exists (same task, far faster)
+            backend = "torch" if id in TORCH_ENVS and not kwargs and vectorization == "sync" else "gymnasium"
+        if backend == "torch":
             if id not in TORCH_ENVS:
                 raise ValueError(f"no torch-native version of {id!r}; torch backend ids: {', '.join(sorted(TORCH_ENVS))}"
                                  " (use env.backend=gymnasium for any other id)")
