@@ -39,6 +39,7 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     assert summary["env_steps"] > 0
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert (run_dir / "config.yaml").is_file()
+    assert sorted(p.name for p in run_dir.rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]  # no stray checkpoints
     ckpt = load_checkpoint(summary["checkpoint"])
     assert int(ckpt["state_dict"]["generation"]) == 2
     assert ckpt["genpolicy"]["config"]["name"] == experiment

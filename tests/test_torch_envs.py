@@ -75,3 +75,16 @@ def test_start_states_follow_gymnasium_bounds_and_seeds(env_id):
     assert torch.equal(env.state, first)  # a pure function of the seeds
     env.reset(seeds + 1)
     assert not torch.equal(env.state, first)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("env_id", sorted(TORCH_ENVS))
+def test_cuda_batch_matches_cpu_batch(env_id):
+    cpu, gpu = TORCH_ENVS[env_id](64), TORCH_ENVS[env_id](64, device="cuda")
+    seeds = torch.arange(64)
+    torch.testing.assert_close(gpu.reset(seeds).cpu(), cpu.reset(seeds))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = torch.as_tensor(_actions(env_id, rng, 64))
+        for x, y in zip(gpu.step(a.cuda()), cpu.step(a)):
+            torch.testing.assert_close(x.cpu(), y, rtol=1e-9, atol=1e-9)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 from genpolicy._checks import integer
 
 
-class GenerationCheckpoint(L.Callback):
+class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no default ModelCheckpoint
     def __init__(self, dirpath: str | Path, every_n_generations: int = 1) -> None:
         self.dirpath = Path(dirpath)
         self.every = integer("checkpoint.every_n_generations", every_n_generations)
