@@ -16,6 +16,14 @@ import torch
 from genpolicy.envs.registry import EnvSpec
 
 
+def step_tensors(obs, reward, terminated, truncated, device: torch.device):
+    """NumPy step results → (obs float32, reward float64, terminated, truncated) tensors on ``device``."""
+    return (torch.as_tensor(obs, dtype=torch.float32, device=device),
+            torch.as_tensor(reward, dtype=torch.float64, device=device),
+            torch.as_tensor(terminated, dtype=torch.bool, device=device),
+            torch.as_tensor(truncated, dtype=torch.bool, device=device))
+
+
 class GymBatch:
     """A gymnasium vector env. With a SyncVectorEnv only live copies are stepped (no autoreset,
     no simulation of finished episodes); other vector envs step every copy and the loop masks."""
@@ -50,9 +58,7 @@ class GymBatch:
             reward, terminated, truncated = r[self.idx], te[self.idx], tr[self.idx]
         if self.sync:
             self._obs[self.idx] = obs
-        as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
-        return (as_t(obs, torch.float32), as_t(reward, torch.float64), as_t(terminated, torch.bool),
-                as_t(truncated, torch.bool))
+        return step_tensors(obs, reward, terminated, truncated, self.device)
 
     def select(self, keep: torch.Tensor) -> None:
         self.idx = self.idx[keep.cpu().numpy()]

@@ -19,6 +19,7 @@ import torch
 
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.envs.worker import serve_envs
+from genpolicy.rollout.batches import step_tensors
 
 
 class WorkerError(RuntimeError):
@@ -130,9 +131,7 @@ class ProcessBatch:
             o, r, te, tr = replies[w]
             obs[mine], reward[mine], terminated[mine], truncated[mine] = o, r, te, tr
         self._obs[self.idx] = obs
-        as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
-        return (as_t(obs, torch.float32), as_t(reward, torch.float64), as_t(terminated, torch.bool),
-                as_t(truncated, torch.bool))
+        return step_tensors(obs, reward, terminated, truncated, self.device)
 
     def select(self, keep: torch.Tensor) -> None:
         self.idx = self.idx[keep.cpu().numpy()]
