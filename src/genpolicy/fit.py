@@ -107,18 +107,10 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path, goal):
-    import lightning as L
-
-    from genpolicy.callbacks import GenerationCheckpoint, GenerationProgressBar, GoalStopping
-
-    config = OmegaConf.to_container(cfg, resolve=True)
-
-    class StoreConfig(L.Callback):  # the composed config travels inside every checkpoint
-        def on_save_checkpoint(self, trainer, pl_module, checkpoint):
-            checkpoint["genpolicy"] = {"config": config, "version": 1}
+    from genpolicy.callbacks import GenerationCheckpoint, GenerationProgressBar, GoalStopping, StoreConfig
 
     callbacks = [
-        StoreConfig(),
+        StoreConfig(OmegaConf.to_container(cfg, resolve=True)),
         GenerationCheckpoint(run_dir / "checkpoints", int(cfg.checkpoint.every_n_generations)),
     ]
     if goal is not None:

@@ -37,20 +37,27 @@ def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = N
     return WandbLogger(save_dir=save_dir, project=project, name=name, mode=mode, **kwargs)
 
 
-def csv_logger(save_dir: str, name: str | None = None, **kwargs) -> CSVLogger:
-    """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored).
+class KeepRowsCSVLogger(CSVLogger):
+    """CSVLogger that keeps an existing ``metrics.csv`` (Lightning's writer deletes it): a run resumed
+    into its own dir, or the main process writing the final test after a ``ddp_spawn`` run, adds to
+    the rows already there. The writer is created lazily, in whichever process logs first."""
 
-    Lightning's writer deletes an existing metrics.csv; a run resumed into its own run dir keeps
-    its earlier rows instead (they are written back with the next save).
-    """
-    path = Path(save_dir) / "metrics.csv"
-    previous = list(csv.DictReader(path.open(newline=""))) if path.is_file() else []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-        logger = CSVLogger(save_dir=save_dir, name="", version="", **kwargs)
-        writer = logger.experiment  # creating the writer is what removes the old file
-    writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in previous]
-    return logger
+    @property
+    def experiment(self):
+        if self._experiment is None:
+            path = Path(self.log_dir) / "metrics.csv"
+            previous = list(csv.DictReader(path.open(newline=""))) if path.is_file() else []
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+                writer = CSVLogger.experiment.fget(self)
+            if isinstance(getattr(writer, "metrics", None), list):  # not the dummy of ranks > 0
+                writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in previous]
+        return self._experiment
+
+
+def csv_logger(save_dir: str, name: str | None = None, **kwargs) -> CSVLogger:
+    """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored)."""
+    return KeepRowsCSVLogger(save_dir=save_dir, name="", version="", **kwargs)
 
 
 def close_logger(logger, status: str = "success") -> None:

@@ -1,7 +1,8 @@
 """Lightning callbacks shared by the methods."""
 
 from genpolicy.callbacks.checkpoint import GenerationCheckpoint
+from genpolicy.callbacks.config import StoreConfig
 from genpolicy.callbacks.goal_stopping import GoalStopping
 from genpolicy.callbacks.progress import GenerationProgressBar
 
-__all__ = ["GenerationCheckpoint", "GenerationProgressBar", "GoalStopping"]
+__all__ = ["GenerationCheckpoint", "GenerationProgressBar", "GoalStopping", "StoreConfig"]

@@ -18,6 +18,7 @@ from torch import nn
 from torchmetrics.aggregation import MaxMetric, MeanMetric, MinMetric
 
 from genpolicy._checks import choice, decay, integer, positive
+from genpolicy.methods.sharding import evaluate_sharded
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed, member_seeds
 from genpolicy.population.openai_es import OpenAIES
@@ -95,10 +96,17 @@ class ESModule(L.LightningModule):
         return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // E // pair) * E + idx % E)
 
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
-        """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``)."""
+        """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``).
+
+        During training (no ``evaluator`` given) the episodes are shared out over the DDP ranks and
+        every rank gets all returns; with an ``evaluator`` the test runs here alone.
+        """
         n = episodes or self.eval_episodes
         seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(n))
-        return (evaluator or self.evaluator).evaluate(self.policy.bind, self.centre.detach()[None], n, seeds, self.device)
+        copies = self.centre.detach()[None].expand(n, -1)  # one row per test episode
+        if evaluator is not None:
+            return evaluator.evaluate(self.policy.bind, copies, 1, seeds, self.device)
+        return evaluate_sharded(self, self.evaluator, self.policy.bind, copies, 1, seeds, self.device)[0]
 
     # ---------------------------------------------------------------- one generation
     def training_step(self, batch: dict, batch_idx: int) -> None:
@@ -111,12 +119,13 @@ class ESModule(L.LightningModule):
         seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if self.strategy.mirrored else 1),
                            self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
-        result = self.evaluator.evaluate(
-            lambda params: self.policy.bind(params, act_gen), population, self.episodes_per_member, seeds,
-            self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
+        result, lo, hi = evaluate_sharded(  # this rank's slice, everyone's results
+            self, self.evaluator, lambda params: self.policy.bind(params, act_gen), population,
+            self.episodes_per_member, seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.mean(1)  # (P + 1,)
         fitness, centre_fitness = fit_all[:P], fit_all[P]
+        local_fitness = fit_all[lo : min(hi, P)]  # this rank's members, for the synced torchmetrics
 
         opt = self.optimizers()
         sigma, lr = self.strategy.sigma, opt.param_groups[0]["lr"]  # the values this generation used
@@ -131,7 +140,7 @@ class ESModule(L.LightningModule):
         self.generation += 1
         self.env_steps += result.env_steps
         self.last_mean_length.fill_(float(result.lengths[:P].double().mean()))
-        self._log_generation(gen, fitness, centre_fitness, result, sigma, lr, cap)
+        self._log_generation(gen, fitness, local_fitness, centre_fitness, result, sigma, lr, cap)
         if (gen + 1) % self.eval_every == 0:
             test = self.test_return(seed=gen)
             self.env_steps += test.env_steps
@@ -141,12 +150,14 @@ class ESModule(L.LightningModule):
         if self.latest_test is not None:
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
 
-    def _log_generation(self, gen: int, fitness, centre_fitness, result, sigma: float, lr: float, cap) -> None:
+    def _log_generation(self, gen: int, fitness, local_fitness, centre_fitness, result, sigma: float, lr: float,
+                        cap) -> None:
         finite = torch.isfinite(fitness)
-        f = fitness[finite] if finite.any() else torch.zeros(1, dtype=fitness.dtype)
-        for metric, values in ((self.fitness_mean, f), (self.fitness_sq, f.square()),
-                               (self.fitness_max, f), (self.fitness_min, f)):
-            metric.update(values.to(self.device))
+        local = local_fitness[torch.isfinite(local_fitness)]
+        # each rank adds its own members; compute() synchronises the metrics across DDP ranks
+        for metric, values in ((self.fitness_mean, local), (self.fitness_sq, local.square()),
+                               (self.fitness_max, local), (self.fitness_min, local)):
+            metric.update(values.to(self.device, torch.float32))
         mean, sq = self.fitness_mean.compute(), self.fitness_sq.compute()
         stats = {
             "fitness/mean": mean,

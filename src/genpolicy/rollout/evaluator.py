@@ -32,13 +32,25 @@ class RolloutResult:
     lengths: torch.Tensor  # (P, E) int64 episode lengths
     env_steps: int  # environment steps that counted (steps of finished episodes excluded)
     wall_s: float
-    obs_sum: torch.Tensor | None = None  # (obs_dim,) float64 over counted steps
-    obs_sumsq: torch.Tensor | None = None
-    obs_count: int = 0
+    obs_sums: torch.Tensor | None = None  # (P, E, 2, obs_dim) float64: Σ obs and Σ obs² per copy
 
     @property
     def steps_per_s(self) -> float:
         return self.env_steps / max(self.wall_s, 1e-9)
+
+    # Per-copy sums, reduced here in copy order: the result does not depend on how the copies were
+    # batched, chunked or split across processes (bit-identical DDP runs rely on this).
+    @property
+    def obs_sum(self) -> torch.Tensor | None:
+        return None if self.obs_sums is None else self.obs_sums[:, :, 0].reshape(-1, self.obs_sums.shape[-1]).sum(0)
+
+    @property
+    def obs_sumsq(self) -> torch.Tensor | None:
+        return None if self.obs_sums is None else self.obs_sums[:, :, 1].reshape(-1, self.obs_sums.shape[-1]).sum(0)
+
+    @property
+    def obs_count(self) -> int:
+        return 0 if self.obs_sums is None else self.env_steps
 
 
 class TensorRows:
@@ -125,8 +137,7 @@ class PopulationEvaluator:
             raise ValueError(f"need {P * E} env seeds (P={P} × episodes={E}), got {tuple(seeds.shape)}")
         returns = torch.zeros(P * E, dtype=torch.float64)
         lengths = torch.zeros(P * E, dtype=torch.int64)
-        stats = [torch.zeros(self.spec.obs_dim, dtype=torch.float64, device=device) for _ in range(2)] if obs_stats else None
-        count = 0
+        sums = torch.zeros(P * E, 2, self.spec.obs_dim, dtype=torch.float64) if obs_stats else None
         chunk = self.members_per_chunk(rows.dim, E)
         start = time.perf_counter()
         with torch.no_grad():
@@ -135,18 +146,18 @@ class PopulationEvaluator:
                 n = (hi - lo) * E
                 threads = self.torch_threads or (1 if n * rows.dim <= self.single_thread_below else None)
                 with _torch_threads(threads):
-                    r, l, c = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
-                                         seeds[lo * E : hi * E], device, max_steps, stats)
+                    r, l, st = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
+                                          seeds[lo * E : hi * E], device, max_steps, obs_stats)
                 returns[lo * E : hi * E], lengths[lo * E : hi * E] = r, l
-                count += c
+                if sums is not None:
+                    sums[lo * E : hi * E] = st
         return RolloutResult(
             returns=returns.view(P, E), lengths=lengths.view(P, E), env_steps=int(lengths.sum()),
             wall_s=time.perf_counter() - start,
-            obs_sum=None if stats is None else stats[0].cpu(), obs_sumsq=None if stats is None else stats[1].cpu(),
-            obs_count=count,
+            obs_sums=None if sums is None else sums.view(P, E, 2, -1),
         )
 
-    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, stats):
+    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats):
         n = members.numel() * E
         obs = batch.reset(seeds)  # (n, obs_dim)
         act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
@@ -155,8 +166,10 @@ class PopulationEvaluator:
         length = torch.zeros(n, dtype=torch.int64, device=device)
         alive = torch.ones(n, dtype=torch.bool, device=device)
         out_ret, out_len = ret.clone(), length.clone()
+        st = torch.zeros(n, 2, obs.shape[-1], dtype=torch.float64, device=device) if obs_stats else None
+        out_st = st.clone() if obs_stats else None
         action_shape = () if self.spec.action_kind == "discrete" else (-1,)
-        count, t = 0, 0
+        t = 0
         while max_steps is None or t < max_steps:
             k = int(alive.sum())
             if k == 0:
@@ -165,14 +178,16 @@ class PopulationEvaluator:
                 done = ~alive
                 out_ret[slot[done]], out_len[slot[done]] = ret[done], length[done]
                 keep = alive.nonzero().squeeze(1)
+                if st is not None:
+                    out_st[slot[done]] = st[done]
+                    st = st[keep]
                 slot, ret, length, obs, alive = slot[keep], ret[keep], length[keep], obs[keep], alive[keep]
                 batch.select(keep)
                 act, group = bind(rows.rows(members[(slot // E).cpu()]).to(device)), 1
-            if stats is not None:
+            if st is not None:  # each copy's own running sums: no reduction across copies here
                 live = obs.double() * alive.unsqueeze(1)
-                stats[0] += live.sum(0)
-                stats[1] += live.square().sum(0)
-                count += k
+                st[:, 0] += live
+                st[:, 1] += live.square()
             actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
             obs, reward, terminated, truncated = batch.step(actions, alive)
             ret += reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
@@ -180,4 +195,6 @@ class PopulationEvaluator:
             alive &= ~terminated.logical_or_(truncated)
             t += 1
         out_ret[slot], out_len[slot] = ret, length
-        return out_ret.cpu(), out_len.cpu(), count
+        if st is not None:
+            out_st[slot] = st
+        return out_ret.cpu(), out_len.cpu(), None if st is None else out_st.cpu()

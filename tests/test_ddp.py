@@ -1,0 +1,34 @@
+"""Sharded evaluation on Lightning's DDP: 2 CPU processes (gloo) end exactly where 1 process does."""
+
+import pytest
+import torch
+
+from genpolicy.fit import load_checkpoint
+from genpolicy.methods.sharding import shard_bounds
+
+
+@pytest.mark.parametrize("n, world", [(11, 2), (9, 4), (3, 5), (64, 1)])
+def test_shard_bounds_cover_everything_once(n, world):
+    bounds = [shard_bounds(n, world, r) for r in range(world)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path):
+    # population 10 + the centre = 11 evaluations: an uneven 6/5 split over 2 ranks
+    common = ("strategy.popsize=10", "generations=3", "method.lr_decay=0.9", "strategy.sigma_decay=0.9",
+              "method.eval_episodes=3")
+    one, _ = fit_run(*common, run_dir=tmp_path / "one")
+    two, run_dir = fit_run(*common, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn",
+                           run_dir=tmp_path / "two")
+    a, b = load_checkpoint(one["checkpoint"]), load_checkpoint(two["checkpoint"])
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for key, value in a["optimizer_states"][0]["state"][0].items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizer_states"][0]["state"][0][key])), key
+    assert a["strategy_state"] == b["strategy_state"] and a["lr_schedulers"] == b["lr_schedulers"]
+    for key in ("eval_return_mean", "eval_return_std", "env_steps", "generations"):
+        assert one[key] == two[key], key
+    assert sorted(p.name for p in run_dir.rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]  # rank 0 writes
