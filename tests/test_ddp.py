@@ -32,3 +32,19 @@ def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path):
     for key in ("eval_return_mean", "eval_return_std", "env_steps", "generations"):
         assert one[key] == two[key], key
     assert sorted(p.name for p in run_dir.rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]  # rank 0 writes
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_matches_the_task(fit_run):
+    summary, _ = fit_run("trainer.accelerator=gpu", "trainer.devices=1", "generations=3")
+    ckpt = load_checkpoint(summary["checkpoint"])
+    assert summary["generations"] == 3 and torch.isfinite(ckpt["state_dict"]["centre"]).all()
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
+def test_two_gpus_match_one_gpu(fit_run, tmp_path):
+    common = ("strategy.popsize=10", "generations=3", "trainer.accelerator=gpu")
+    one, _ = fit_run(*common, "trainer.devices=1", run_dir=tmp_path / "one")
+    two, _ = fit_run(*common, "trainer.devices=2", "trainer.strategy=ddp_spawn", run_dir=tmp_path / "two")
+    a, b = load_checkpoint(one["checkpoint"]), load_checkpoint(two["checkpoint"])
+    assert torch.equal(a["state_dict"]["centre"], b["state_dict"]["centre"])

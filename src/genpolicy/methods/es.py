@@ -12,6 +12,8 @@ unperturbed centre, for its rank) in one batched rollout, write the negated ES a
 
 from __future__ import annotations
 
+import time
+
 import lightning as L
 import torch
 from torch import nn
@@ -110,6 +112,7 @@ class ESModule(L.LightningModule):
 
     # ---------------------------------------------------------------- one generation
     def training_step(self, batch: dict, batch_idx: int) -> None:
+        started = time.perf_counter()
         gen, gen_seed = int(batch["generation"]), int(batch["seed"])
         P, D = self.strategy.popsize, self.centre.numel()
         population = self.strategy.population(self.centre, gen_seed, with_centre=True)  # P + 1, centre last
@@ -119,13 +122,13 @@ class ESModule(L.LightningModule):
         seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if self.strategy.mirrored else 1),
                            self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
-        result, lo, hi = evaluate_sharded(  # this rank's slice, everyone's results
+        result, shard = evaluate_sharded(  # this rank's slice, everyone's results
             self, self.evaluator, lambda params: self.policy.bind(params, act_gen), population,
             self.episodes_per_member, seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.mean(1)  # (P + 1,)
         fitness, centre_fitness = fit_all[:P], fit_all[P]
-        local_fitness = fit_all[lo : min(hi, P)]  # this rank's members, for the synced torchmetrics
+        local_fitness = fit_all[shard.lo : min(shard.hi, P)]  # this rank's members, for the synced metrics
 
         opt = self.optimizers()
         sigma, lr = self.strategy.sigma, opt.param_groups[0]["lr"]  # the values this generation used
@@ -140,7 +143,7 @@ class ESModule(L.LightningModule):
         self.generation += 1
         self.env_steps += result.env_steps
         self.last_mean_length.fill_(float(result.lengths[:P].double().mean()))
-        self._log_generation(gen, fitness, local_fitness, centre_fitness, result, sigma, lr, cap)
+        self._log_generation(gen, fitness, local_fitness, centre_fitness, result, sigma, lr, cap, shard)
         if (gen + 1) % self.eval_every == 0:
             test = self.test_return(seed=gen)
             self.env_steps += test.env_steps
@@ -149,9 +152,10 @@ class ESModule(L.LightningModule):
             self.log_dict({"eval/return_mean": mean, "eval/return_std": float(test.returns.std(unbiased=False))})
         if self.latest_test is not None:
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
+        self.log("time/generation_s", time.perf_counter() - started)
 
     def _log_generation(self, gen: int, fitness, local_fitness, centre_fitness, result, sigma: float, lr: float,
-                        cap) -> None:
+                        cap, shard) -> None:
         finite = torch.isfinite(fitness)
         local = local_fitness[torch.isfinite(local_fitness)]
         # each rank adds its own members; compute() synchronises the metrics across DDP ranks
@@ -175,6 +179,8 @@ class ESModule(L.LightningModule):
             "rollout/episode_length": float(result.lengths.double().mean()),
             "rollout/episode_length_max": float(result.lengths.max()),
             "rollout/episode_cap": float(cap or 0),  # 0: no cap this generation
+            "ddp/gather_s": shard.gather_s,
+            "ddp/gather_bytes": float(shard.gather_bytes),
         }
         for metric in (self.fitness_mean, self.fitness_sq, self.fitness_max, self.fitness_min):
             metric.reset()

@@ -11,6 +11,9 @@ so a run on N processes is bit-identical to a run on one.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import torch
 
 from genpolicy.rollout.evaluator import RolloutResult, TensorRows
@@ -45,19 +48,24 @@ def world_of(module) -> tuple[int, int]:
     return trainer.world_size, trainer.global_rank
 
 
-def evaluate_sharded(module, evaluator, bind, population, episodes: int, seeds: torch.Tensor, device,
-                     max_steps: int | None = None, obs_stats: bool = False) -> tuple[RolloutResult, int, int]:
-    """Evaluate this rank's slice and gather everyone's: (whole-generation result, lo, hi).
+@dataclass
+class Shard:
+    lo: int  # this rank's members are lo … hi-1
+    hi: int
+    gather_s: float = 0.0  # time in all_gather (waiting for the slowest rank included)
+    gather_bytes: int = 0  # bytes this rank contributed to the all_gather
 
-    ``lo``/``hi`` bound this rank's own members (for rank-local metrics).
-    """
+
+def evaluate_sharded(module, evaluator, bind, population, episodes: int, seeds: torch.Tensor, device,
+                     max_steps: int | None = None, obs_stats: bool = False) -> tuple[RolloutResult, Shard]:
+    """Evaluate this rank's slice and gather everyone's: (whole-generation result, this rank's shard)."""
     world, rank = world_of(module)
     n, E = len(population), int(episodes)
     lo, hi = shard_bounds(n, world, rank)
     local = evaluator.evaluate(bind, SliceRows(population, lo, hi), E, seeds[lo * E : hi * E], device,
                                max_steps=max_steps, obs_stats=obs_stats)
     if world == 1:
-        return local, lo, hi
+        return local, Shard(lo, hi)
     rows = [local.returns, local.lengths.double()]
     if obs_stats:
         rows.append(local.obs_sums.reshape(hi - lo, -1))
@@ -65,11 +73,13 @@ def evaluate_sharded(module, evaluator, bind, population, episodes: int, seeds: 
     width = -(-n // world)  # the longest slice
     padded = torch.zeros(width, packed.shape[1], dtype=packed.dtype, device=device)
     padded[: hi - lo] = packed
+    start = time.perf_counter()
     gathered = module.all_gather(padded)  # (world, width, C)
+    shard = Shard(lo, hi, time.perf_counter() - start, padded.numel() * padded.element_size())
     full = torch.cat([gathered[r, : (lambda b: b[1] - b[0])(shard_bounds(n, world, r))] for r in range(world)]).cpu()
     lengths = full[:, E : 2 * E].long()
     result = RolloutResult(
         returns=full[:, :E].contiguous(), lengths=lengths, env_steps=int(lengths.sum()), wall_s=local.wall_s,
         obs_sums=full[:, 2 * E :].reshape(n, E, 2, -1).contiguous() if obs_stats else None,
     )
-    return result, lo, hi
+    return result, shard
