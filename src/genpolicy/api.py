@@ -24,7 +24,7 @@ from torch import nn
 
 from genpolicy import _checks as check
 from genpolicy.population.noise import member_seed
-from genpolicy.population.openai_es import OpenAIES
+from genpolicy.population.openai_es import ESSearch, OpenAIES
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -72,10 +72,9 @@ class EvolutionModule:
         self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay)
         device = torch.device("cuda" if cuda else params[0].device)
         self.shapes = [p.shape for p in params]
-        self.centre = nn.Parameter(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
-        opt_cls = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
-        self.optimizer = opt_cls([self.centre], lr=learning_rate, weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=decay)
+        self.search = ESSearch(self.strategy, optimizer, learning_rate, decay, weight_decay)  # the engine's ES
+        self.search.initialize(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
+        self.optimizer = self.search.optimizer
         self.threadcount, self.render_test = int(threadcount), render_test
         self.reward_goal, self.consecutive = reward_goal, consecutive_goal_stopping or 1
         self.save_path = Path(save_path) if save_path else None
@@ -93,7 +92,7 @@ class EvolutionModule:
     @property
     def weights(self) -> list[torch.Tensor]:
         """The current (unperturbed) weights, shaped like the parameters."""
-        return [w.detach().clone() for w in self.unflatten(self.centre.detach())]
+        return [w.detach().clone() for w in self.unflatten(self.search.solution())]
 
     def _score(self, members: torch.Tensor) -> torch.Tensor:
         def one(row):
@@ -115,14 +114,9 @@ class EvolutionModule:
     def step(self) -> torch.Tensor:
         """One iteration: sample, score, update. Returns the population's rewards (P,)."""
         seed = member_seed(self.seed, self.iteration)
-        rewards = self._score(self.strategy.ask(self.centre, seed))
-        self.optimizer.zero_grad()
-        self.centre.grad = -self.strategy.gradient(
-            rewards.to(self.centre.device), seed, self.centre.numel(), self.centre.device, self.centre.dtype
-        )
-        self.optimizer.step()
-        self.scheduler.step()  # lr decay: once per iteration
-        self.strategy.step()  # σ decay: once per iteration
+        members = self.search.ask(seed)
+        rewards = self._score(members.rows(torch.arange(len(members))))
+        self.search.tell(rewards, seed)  # the OpenAI-ES step; lr and σ decay once per iteration
         self.iteration += 1
         return rewards
 

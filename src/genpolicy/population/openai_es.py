@@ -10,6 +10,8 @@ optimiser, weight decay and learning-rate schedule live with the optimiser.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from genpolicy._checks import choice, decay, integer, positive
@@ -117,3 +119,54 @@ class PerturbedPopulation:
         safe = torch.where(perturbed, idx, 0)
         scale = torch.where(perturbed, self.signs[safe], 0.0) * self.sigma  # (k,)
         return self.centre.unsqueeze(0) + scale.unsqueeze(1) * self.eps[self.row_of[safe]]
+
+
+class ESSearch:
+    """OpenAI-ES as a self-contained ask/tell search with its own torch optimiser, for use outside
+    Lightning (the bring-your-own-model API, tests). The Lightning method steps Lightning's optimiser
+    instead; both apply the same update."""
+
+    def __init__(self, strategy: OpenAIES, optimizer: str = "adam", lr: float = 0.01, lr_decay: float = 1.0,
+                 weight_decay: float = 0.0, momentum: float = 0.0) -> None:
+        choice("optimizer", optimizer, ("adam", "sgd"))
+        self.strategy, self.optimizer_name = strategy, optimizer
+        self.lr, self.lr_decay = positive("lr", lr), decay("lr_decay", lr_decay)
+        self.weight_decay, self.momentum = float(weight_decay), float(momentum)
+        self.centre: torch.nn.Parameter | None = None
+
+    @property
+    def popsize(self) -> int:
+        return self.strategy.popsize
+
+    def initialize(self, params: torch.Tensor) -> None:
+        self.centre = torch.nn.Parameter(params.detach().clone())
+        if self.optimizer_name == "adam":
+            self.optimizer = torch.optim.Adam([self.centre], lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD([self.centre], lr=self.lr, momentum=self.momentum,
+                                             weight_decay=self.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=self.lr_decay)
+
+    def solution(self) -> torch.Tensor:
+        return self.centre.detach()
+
+    def ask(self, seed: int) -> "PerturbedPopulation":
+        return self.strategy.population(self.centre, seed)
+
+    def tell(self, fitness: torch.Tensor, seed: int) -> None:
+        self.optimizer.zero_grad()
+        self.centre.grad = -self.strategy.gradient(fitness.to(self.centre.device), seed, self.centre.numel(),
+                                                   self.centre.device, self.centre.dtype)
+        self.optimizer.step()
+        self.scheduler.step()  # lr decay: once per generation
+        self.strategy.step()  # σ decay: once per generation
+
+    def state_dict(self) -> dict:
+        return copy.deepcopy({"centre": self.centre.detach(), "optimizer": self.optimizer.state_dict(),
+                              "scheduler": self.scheduler.state_dict(), "strategy": self.strategy.state_dict()})
+
+    def load_state_dict(self, state: dict) -> None:
+        self.initialize(state["centre"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.strategy.load_state_dict(state["strategy"])
