@@ -21,13 +21,22 @@ TINY = ("strategy.popsize=8", "generations=2", "method.eval_episodes=2", "method
         "logger=csv", "trainer.enable_progress_bar=false", "goal_stopping.reward_goal=null")
 
 
+# strategy-specific sizes that fit a population of 8
+TINY_STRATEGY = {
+    "genpolicy.population.GeneticAlgorithm": ("strategy.truncation=3", "strategy.elite_candidates=2",
+                                             "strategy.elite_episodes=2"),
+    "genpolicy.population.CEM": ("strategy.elite=2",),
+}
+
+
 @pytest.fixture
 def fit_run(tmp_path):
     """Run ``genpolicy.fit`` in-process: fit_run(*overrides, run_dir=None) → (summary, run_dir)."""
     from genpolicy.fit import run
 
     def _run(*overrides, run_dir=None):
-        cfg = compose_fit(*TINY, *overrides)
+        target = compose_fit(*overrides).strategy._target_
+        cfg = compose_fit(*TINY, *TINY_STRATEGY.get(target, ()), *overrides)
         rd = Path(run_dir or tmp_path / "run")
         rd.mkdir(parents=True, exist_ok=True)
         return run(cfg, rd), rd

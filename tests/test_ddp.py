@@ -16,19 +16,23 @@ def test_shard_bounds_cover_everything_once(n, world):
     assert max(sizes) - min(sizes) <= 1
 
 
-def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path):
+@pytest.mark.parametrize("variant", [("method.lr_decay=0.9", "strategy.sigma_decay=0.9"), ("experiment=ga_cartpole",)],
+                         ids=["es", "ga"])
+def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path, variant):
     # population 10 + the centre = 11 evaluations: an uneven 6/5 split over 2 ranks
-    common = ("strategy.popsize=10", "generations=3", "method.lr_decay=0.9", "strategy.sigma_decay=0.9",
-              "method.eval_episodes=3")
+    common = (*variant, "strategy.popsize=10", "generations=3", "method.eval_episodes=3")
     one, _ = fit_run(*common, run_dir=tmp_path / "one")
     two, run_dir = fit_run(*common, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn",
                            run_dir=tmp_path / "two")
     a, b = load_checkpoint(one["checkpoint"]), load_checkpoint(two["checkpoint"])
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
-    for key, value in a["optimizer_states"][0]["state"][0].items():
-        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizer_states"][0]["state"][0][key])), key
-    assert a["strategy_state"] == b["strategy_state"] and a["lr_schedulers"] == b["lr_schedulers"]
+    for state_a, state_b in zip(a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values()):
+        for key, value in state_a.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_b[key])), key
+    for key, value in a["strategy_state"].items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["strategy_state"][key])), key
+    assert a["lr_schedulers"] == b["lr_schedulers"]
     for key in ("eval_return_mean", "eval_return_std", "env_steps", "generations"):
         assert one[key] == two[key], key
     assert sorted(p.name for p in run_dir.rglob("*.ckpt")) == ["best.ckpt", "last.ckpt"]  # rank 0 writes

@@ -53,8 +53,9 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     rows = _metrics(run_dir)
     fit_rows = [r for r in rows if r.get("fitness/mean")]
     assert len(fit_rows) == 2
-    for key in ("fitness/mean", "fitness/max", "fitness/min", "fitness/std", "es/sigma", "es/lr",
-                "es/centre_rank", "rollout/env_steps", "rollout/steps_per_s"):
+    strategy_keys = {"es": ("es/sigma", "es/lr"), "ga": ("ga/elite_return",), "cem": ("cem/std_mean",)}
+    for key in ("fitness/mean", "fitness/max", "fitness/min", "fitness/std", "es/centre_rank",
+                "rollout/env_steps", "rollout/steps_per_s", *strategy_keys[experiment.split("_")[0]]):
         assert all(np.isfinite(float(r[key])) for r in fit_rows), key
     assert any(r.get("eval/return_mean") for r in rows)
 
@@ -64,25 +65,43 @@ def _state(path):
     return ckpt["state_dict"], ckpt["optimizer_states"], ckpt["strategy_state"], ckpt["lr_schedulers"]
 
 
-def test_resume_is_bit_identical(fit_run, tmp_path):
-    extra = ("method.optimizer=adam", "method.lr_decay=0.9", "strategy.sigma_decay=0.95")
-    fit_run(*extra, "generations=4", run_dir=tmp_path / "straight")
-    fit_run(*extra, "generations=2", run_dir=tmp_path / "split")
+@pytest.mark.parametrize("variant", [
+    ("method.optimizer=adam", "method.lr_decay=0.9", "strategy.sigma_decay=0.95"),
+    ("experiment=ga_cartpole",),
+    ("experiment=cem_cartpole", "strategy.std_schedule=elite"),
+], ids=["es", "ga", "cem"])
+def test_resume_is_bit_identical(fit_run, tmp_path, variant):
+    fit_run(*variant, "generations=4", run_dir=tmp_path / "straight")
+    fit_run(*variant, "generations=2", run_dir=tmp_path / "split")
     last = tmp_path / "split" / "checkpoints" / "last.ckpt"
-    fit_run(*extra, "generations=4", f"resume={last}", run_dir=tmp_path / "split")
+    fit_run(*variant, "generations=4", f"resume={last}", run_dir=tmp_path / "split")
     a = _state(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     b = _state(last)
     assert int(a[0]["generation"]) == int(b[0]["generation"]) == 4
     for key in a[0]:
         assert torch.equal(a[0][key], b[0][key]), key
-    opt_a, opt_b = a[1][0]["state"][0], b[1][0]["state"][0]
-    for key in opt_a:
-        assert torch.equal(torch.as_tensor(opt_a[key]), torch.as_tensor(opt_b[key])), key
-    assert a[2] == b[2] and a[3] == b[3]
+    for state_a, state_b in zip(a[1][0]["state"].values(), b[1][0]["state"].values()):
+        for key in state_a:
+            assert torch.equal(torch.as_tensor(state_a[key]), torch.as_tensor(state_b[key])), key
+    for key, value in a[2].items():  # σ; a GA's parents and elite; a CEM's mean and std
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[2][key])), key
+    assert a[3] == b[3]
     steps = [int(r["step"]) for r in _metrics(tmp_path / "split") if r.get("fitness/mean")]
     assert steps == [0, 1, 2, 3]  # the resumed run kept the first run's rows
-    assert a[2]["sigma"] == pytest.approx(0.1 * 0.95**4)  # σ decayed once per generation
-    assert a[1][0]["param_groups"][0]["lr"] == pytest.approx(0.03 * 0.9**4)  # lr too
+    if variant[0].startswith("method.optimizer"):
+        assert a[2]["sigma"] == pytest.approx(0.1 * 0.95**4)  # σ decayed once per generation
+        assert a[1][0]["param_groups"][0]["lr"] == pytest.approx(0.03 * 0.9**4)  # lr too
+
+
+def test_every_strategy_runs_with_the_direct_method(fit_run, tmp_path):
+    for experiment in ("es_cartpole", "ga_cartpole", "cem_cartpole"):
+        summary, _ = fit_run(f"experiment={experiment}", "method=direct", run_dir=tmp_path / experiment)
+        assert summary["generations"] == 2 and np.isfinite(summary["eval_return_mean"]), experiment
+
+
+def test_method_and_strategy_must_fit(fit_run):
+    with pytest.raises(InputError, match="method es needs strategy=openai_es"):
+        fit_run("experiment=ga_cartpole", "method=es")
 
 
 def test_goal_stopping_stops_early(fit_run):

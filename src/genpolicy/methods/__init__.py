@@ -1,5 +1,7 @@
 """LightningModules, one file per method."""
 
 from genpolicy.methods.es import ESModule
+from genpolicy.methods.ga import GAModule
+from genpolicy.methods.population import PopulationModule
 
-__all__ = ["ESModule"]
+__all__ = ["ESModule", "GAModule", "PopulationModule"]

@@ -5,185 +5,20 @@ Reinforcement Learning", arXiv:1703.03864 (2017). Reference implementations fold
 atgambardella/pytorch-es (mirrored pairs, rank shaping, the centre-rank diagnostic, adaptive
 episode cap) and staturecrane/PyTorch-ES (reward-goal stopping, the bring-your-own-model API).
 
-One training step is one generation: ask the strategy for P members, evaluate them (plus the
-unperturbed centre, for its rank) in one batched rollout, write the negated ES ascent estimate into
-``centre.grad`` and step the optimiser. Learning-rate decay and σ decay happen once per generation.
+The population engine does the work (methods/population.py with the OpenAIES strategy): each
+generation the negated ES ascent estimate goes into ``centre.grad`` and the configured optimiser
+(Adam or SGD, L2 weight decay) steps it; lr and σ decay once per generation.
 """
 
 from __future__ import annotations
 
-import time
-
-import lightning as L
-import torch
-from torch import nn
-from torchmetrics.aggregation import MaxMetric, MeanMetric, MinMetric
-
-from genpolicy._checks import choice, decay, integer, positive
-from genpolicy.methods.sharding import evaluate_sharded
-from genpolicy.policies.population_policy import PopulationPolicy
-from genpolicy.population.noise import member_seed, member_seeds
+from genpolicy.methods.population import PopulationModule
 from genpolicy.population.openai_es import OpenAIES
-from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult
-
-_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM = 1, 2, 3, 4  # independent seed streams
 
 
-class ESModule(L.LightningModule):
-    def __init__(
-        self,
-        policy: PopulationPolicy,
-        strategy: OpenAIES,
-        optimizer: str = "adam",
-        lr: float = 0.01,
-        lr_decay: float = 1.0,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        episodes_per_member: int = 1,
-        eval_every: int = 1,
-        eval_episodes: int = 10,
-        adaptive_episode_cap: bool = False,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        choice("optimizer", optimizer, ("adam", "sgd"))
-        positive("lr", lr)
-        decay("lr_decay", lr_decay)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
-        for name, value in (("episodes_per_member", episodes_per_member), ("eval_every", eval_every),
-                            ("eval_episodes", eval_episodes)):
-            integer(name, value)
-        self.automatic_optimization = False
-        self.policy, self.strategy = policy, strategy
-        self.optimizer_name, self.lr, self.lr_decay = optimizer, float(lr), float(lr_decay)
-        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
-        self.episodes_per_member, self.eval_every = int(episodes_per_member), int(eval_every)
-        self.eval_episodes, self.adaptive_episode_cap = int(eval_episodes), bool(adaptive_episode_cap)
-        self.seed = int(seed)
-
-        self.centre = nn.Parameter(policy.initial_parameters())  # θ (D,)
-        self.register_buffer("generation", torch.zeros((), dtype=torch.long))
-        self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))
-        self.register_buffer("last_mean_length", torch.zeros((), dtype=torch.float64))
-        self.fitness_mean, self.fitness_sq = MeanMetric(), MeanMetric()
-        self.fitness_max, self.fitness_min = MaxMetric(), MinMetric()
-        self.latest_test: tuple[int, float] | None = None  # (generation, mean test return)
-
-    # ---------------------------------------------------------------- Lightning plumbing
-    def configure_optimizers(self):
-        if self.optimizer_name == "adam":
-            opt = torch.optim.Adam([self.centre], lr=self.lr, weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.SGD([self.centre], lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        return [opt], [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)]
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["strategy_state"] = self.strategy.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.strategy.load_state_dict(checkpoint["strategy_state"])
-
-    @property
-    def evaluator(self) -> PopulationEvaluator:
-        return self.trainer.datamodule.evaluator
-
-    # ---------------------------------------------------------------- seeds
-    def env_seeds(self, gen_seed: int, members: int, pair: int = 1) -> torch.Tensor:
-        """One reset seed per (member, episode), member-major; with ``pair=2`` a mirrored pair shares
-        its seeds (common random numbers: the pair's fitness difference then measures ε, not the
-        start state)."""
-        E = self.episodes_per_member
-        idx = torch.arange(members * E)
-        return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // E // pair) * E + idx % E)
-
-    def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
-        """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``).
-
-        During training (no ``evaluator`` given) the episodes are shared out over the DDP ranks and
-        every rank gets all returns; with an ``evaluator`` the test runs here alone.
-        """
-        n = episodes or self.eval_episodes
-        seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(n))
-        copies = self.centre.detach()[None].expand(n, -1)  # one row per test episode
-        if evaluator is not None:
-            return evaluator.evaluate(self.policy.bind, copies, 1, seeds, self.device)
-        return evaluate_sharded(self, self.evaluator, self.policy.bind, copies, 1, seeds, self.device)[0]
-
-    # ---------------------------------------------------------------- one generation
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        started = time.perf_counter()
-        gen, gen_seed = int(batch["generation"]), int(batch["seed"])
-        P, D = self.strategy.popsize, self.centre.numel()
-        population = self.strategy.population(self.centre, gen_seed, with_centre=True)  # P + 1, centre last
-        cap = None
-        if self.adaptive_episode_cap and self.last_mean_length > 0:
-            cap = max(1, int(2 * self.last_mean_length))
-        seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if self.strategy.mirrored else 1),
-                           self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
-        act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
-        result, shard = evaluate_sharded(  # this rank's slice, everyone's results
-            self, self.evaluator, lambda params: self.policy.bind(params, act_gen), population,
-            self.episodes_per_member, seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
-        )
-        fit_all = result.returns.mean(1)  # (P + 1,)
-        fitness, centre_fitness = fit_all[:P], fit_all[P]
-        local_fitness = fit_all[shard.lo : min(shard.hi, P)]  # this rank's members, for the synced metrics
-
-        opt = self.optimizers()
-        sigma, lr = self.strategy.sigma, opt.param_groups[0]["lr"]  # the values this generation used
-        opt.zero_grad()
-        self.centre.grad = -self.strategy.gradient(fitness.to(self.device), gen_seed, D, self.device, self.centre.dtype)
-        opt.step()
-        self.lr_schedulers().step()
-        self.strategy.step()
-        if result.obs_count:
-            self.policy.norm.update(result.obs_sum, result.obs_sumsq, result.obs_count)
-
-        self.generation += 1
-        self.env_steps += result.env_steps
-        self.last_mean_length.fill_(float(result.lengths[:P].double().mean()))
-        self._log_generation(gen, fitness, local_fitness, centre_fitness, result, sigma, lr, cap, shard)
-        if (gen + 1) % self.eval_every == 0:
-            test = self.test_return(seed=gen)
-            self.env_steps += test.env_steps
-            mean = float(test.returns.mean())
-            self.latest_test = (gen, mean)
-            self.log_dict({"eval/return_mean": mean, "eval/return_std": float(test.returns.std(unbiased=False))})
-        if self.latest_test is not None:
-            self.log("test", self.latest_test[1], prog_bar=True, logger=False)
-        self.log("time/generation_s", time.perf_counter() - started)
-
-    def _log_generation(self, gen: int, fitness, local_fitness, centre_fitness, result, sigma: float, lr: float,
-                        cap, shard) -> None:
-        finite = torch.isfinite(fitness)
-        local = local_fitness[torch.isfinite(local_fitness)]
-        # each rank adds its own members; compute() synchronises the metrics across DDP ranks
-        for metric, values in ((self.fitness_mean, local), (self.fitness_sq, local.square()),
-                               (self.fitness_max, local), (self.fitness_min, local)):
-            metric.update(values.to(self.device, torch.float32))
-        mean, sq = self.fitness_mean.compute(), self.fitness_sq.compute()
-        stats = {
-            "fitness/mean": mean,
-            "fitness/max": self.fitness_max.compute(),
-            "fitness/min": self.fitness_min.compute(),
-            "fitness/std": (sq - mean.square()).clamp_min(0).sqrt(),
-            "fitness/nonfinite": float((~finite).sum()),
-            "es/sigma": sigma,
-            "es/lr": lr,
-            "es/centre_rank": float(1 + (fitness > centre_fitness).sum()),
-            "es/centre_fitness": float(centre_fitness),
-            "es/grad_norm": float(self.centre.grad.norm()),
-            "rollout/env_steps": float(self.env_steps),
-            "rollout/steps_per_s": result.steps_per_s,
-            "rollout/episode_length": float(result.lengths.double().mean()),
-            "rollout/episode_length_max": float(result.lengths.max()),
-            "rollout/episode_cap": float(cap or 0),  # 0: no cap this generation
-            "ddp/gather_s": shard.gather_s,
-            "ddp/gather_bytes": float(shard.gather_bytes),
-        }
-        for metric in (self.fitness_mean, self.fitness_sq, self.fitness_max, self.fitness_min):
-            metric.reset()
-        self.log_dict(stats)
-        self.log_dict({"gen": float(gen), "fit_mean": float(stats["fitness/mean"]),
-                       "fit_max": float(stats["fitness/max"])}, prog_bar=True, logger=False)
+class ESModule(PopulationModule):
+    def __init__(self, policy, strategy: OpenAIES, **kwargs) -> None:
+        if not isinstance(strategy, OpenAIES):
+            raise ValueError(f"method es needs strategy=openai_es, got {type(strategy).__name__}; "
+                             "use method=direct for other strategies")
+        super().__init__(policy, strategy, **kwargs)
