@@ -16,8 +16,11 @@ def test_shard_bounds_cover_everything_once(n, world):
     assert max(sizes) - min(sizes) <= 1
 
 
-@pytest.mark.parametrize("variant", [("method.lr_decay=0.9", "strategy.sigma_decay=0.9"), ("experiment=ga_cartpole",)],
-                         ids=["es", "ga"])
+@pytest.mark.parametrize("variant", [
+    ("method.lr_decay=0.9", "strategy.sigma_decay=0.9"),
+    ("experiment=ga_cartpole",),
+    ("experiment=pgen_cartpole",),  # 11 generators × 3 latents = 33 policies: one generator straddles the ranks
+], ids=["es", "ga", "pgen"])
 def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path, variant):
     # population 10 + the centre = 11 evaluations: an uneven 6/5 split over 2 ranks
     common = (*variant, "strategy.popsize=10", "generations=3", "method.eval_episodes=3")

@@ -34,8 +34,10 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     for key in ("experiment", "method", "env", "generations", "env_steps", "wall_s", "eval_return_mean",
                 "eval_return_std", "eval_episodes", "solved", "checkpoint"):
         assert key in summary, key
+    cfg = compose_fit(f"experiment={experiment}")
+    test_policies = cfg.method.genome.test_latents if "genome" in cfg.method else 1
     assert summary["experiment"] == experiment and summary["generations"] == 2
-    assert summary["eval_episodes"] == 2 and np.isfinite(summary["eval_return_mean"])
+    assert summary["eval_episodes"] == 2 * test_policies and np.isfinite(summary["eval_return_mean"])
     assert summary["env_steps"] > 0
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert (run_dir / "config.yaml").is_file()
@@ -53,9 +55,9 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     rows = _metrics(run_dir)
     fit_rows = [r for r in rows if r.get("fitness/mean")]
     assert len(fit_rows) == 2
-    strategy_keys = {"es": ("es/sigma", "es/lr"), "ga": ("ga/elite_return",), "cem": ("cem/std_mean",)}
+    strategy_keys = {"OpenAIES": ("es/sigma", "es/lr"), "GeneticAlgorithm": ("ga/elite_return",), "CEM": ("cem/std_mean",)}
     for key in ("fitness/mean", "fitness/max", "fitness/min", "fitness/std", "es/centre_rank",
-                "rollout/env_steps", "rollout/steps_per_s", *strategy_keys[experiment.split("_")[0]]):
+                "rollout/env_steps", "rollout/steps_per_s", *strategy_keys[cfg.strategy._target_.split(".")[-1]]):
         assert all(np.isfinite(float(r[key])) for r in fit_rows), key
     assert any(r.get("eval/return_mean") for r in rows)
 
@@ -69,7 +71,8 @@ def _state(path):
     ("method.optimizer=adam", "method.lr_decay=0.9", "strategy.sigma_decay=0.95"),
     ("experiment=ga_cartpole",),
     ("experiment=cem_cartpole", "strategy.std_schedule=elite"),
-], ids=["es", "ga", "cem"])
+    ("experiment=ga_cartpole", "method=pgen"),  # GA on hypernetwork weights
+], ids=["es", "ga", "cem", "pgen_ga"])
 def test_resume_is_bit_identical(fit_run, tmp_path, variant):
     fit_run(*variant, "generations=4", run_dir=tmp_path / "straight")
     fit_run(*variant, "generations=2", run_dir=tmp_path / "split")

@@ -50,7 +50,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
     }
     if video:
         name = f"{env.id}_gen{int(module.generation)}.{video_format}"
-        act = module.policy.bind(module.centre.detach()[None])
+        act = module.policy.bind(module.test_policies()[:1])
         out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device))
     return out
 

@@ -2,6 +2,7 @@
 
 from genpolicy.methods.es import ESModule
 from genpolicy.methods.ga import GAModule
+from genpolicy.methods.pgen import PGENModule
 from genpolicy.methods.population import PopulationModule
 
-__all__ = ["ESModule", "GAModule", "PopulationModule"]
+__all__ = ["ESModule", "GAModule", "PGENModule", "PopulationModule"]

@@ -25,9 +25,9 @@ from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed, member_seeds
 from genpolicy.population.ga import GeneticAlgorithm
 from genpolicy.population.openai_es import OpenAIES
-from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult
+from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult, TensorRows
 
-_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM, _ELITE_STREAM = 1, 2, 3, 4, 5  # independent seed streams
+_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM, _ELITE_STREAM, _LATENT_STREAM = 1, 2, 3, 4, 5, 6  # seed streams
 
 
 class PopulationModule(L.LightningModule):
@@ -45,6 +45,7 @@ class PopulationModule(L.LightningModule):
         eval_episodes: int = 10,
         adaptive_episode_cap: bool = False,
         seed: int = 0,
+        genome=None,
     ) -> None:
         super().__init__()
         choice("optimizer", optimizer, ("adam", "sgd"))
@@ -63,7 +64,9 @@ class PopulationModule(L.LightningModule):
         self.eval_episodes, self.adaptive_episode_cap = int(eval_episodes), bool(adaptive_episode_cap)
         self.seed = int(seed)
 
-        self.centre = nn.Parameter(policy.initial_parameters())  # θ (D,): ES centre / current solution
+        self.genome = genome(policy_params=policy.num_params) if callable(genome) else genome  # None: the weights
+        initial = self.genome.initial_parameters() if self.genome is not None else policy.initial_parameters()
+        self.centre = nn.Parameter(initial)  # θ (D,): ES centre / current solution (policy or generator weights)
         self.gradient_based = isinstance(strategy, OpenAIES)
         if not self.gradient_based:
             strategy.initialize(self.centre.detach())
@@ -96,12 +99,35 @@ class PopulationModule(L.LightningModule):
 
     # ---------------------------------------------------------------- seeds
     def env_seeds(self, gen_seed: int, members: int, pair: int = 1) -> torch.Tensor:
-        """One reset seed per (member, episode), member-major; with ``pair=2`` a mirrored pair shares
-        its seeds (common random numbers: the pair's fitness difference then measures ε, not the
-        start state)."""
-        E = self.episodes_per_member
-        idx = torch.arange(members * E)
-        return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // E // pair) * E + idx % E)
+        """One reset seed per (member, latent, episode), member-major; with ``pair=2`` a mirrored
+        pair shares its seeds (common random numbers: the pair's fitness difference then measures ε,
+        not the start state)."""
+        per = self.latents * self.episodes_per_member  # copies per member
+        idx = torch.arange(members * per)
+        return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // per // pair) * per + idx % per)
+
+    @property
+    def latents(self) -> int:
+        return 1 if self.genome is None else self.genome.latents
+
+    def policies(self, genomes, z: torch.Tensor | None = None):
+        """The policies to play for a population of genomes (rows): the genomes themselves, or each
+        generator decoded at the latents ``z`` (generator-major)."""
+        if self.genome is None:
+            return genomes
+        from genpolicy.nets.hypernetwork import DecodedRows
+
+        return DecodedRows(genomes if hasattr(genomes, "rows") else TensorRows(genomes), self.genome, z)
+
+    def test_policies(self) -> torch.Tensor:
+        """The policies the current solution stands for (Q, D): the centre, or the generator decoded at
+        ``genome.test_latents`` fixed latents."""
+        centre = self.centre.detach()[None]
+        if self.genome is None:
+            return centre
+        z = self.genome.sample_latents(member_seed(self.seed, _LATENT_STREAM), self.genome.test_latents)
+        rows = self.policies(centre, z)
+        return rows.rows(torch.arange(len(rows)))
 
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
         """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``).
@@ -110,8 +136,9 @@ class PopulationModule(L.LightningModule):
         every rank gets all returns; with an ``evaluator`` the test runs here alone.
         """
         n = episodes or self.eval_episodes
-        seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(n))
-        copies = self.centre.detach()[None].expand(n, -1)  # one row per test episode
+        policies = self.test_policies()  # (Q, D): n test episodes for each
+        seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(len(policies) * n))
+        copies = policies.repeat_interleave(n, 0)  # one row per test episode
         if evaluator is not None:
             return evaluator.evaluate(self.policy.bind, copies, 1, seeds, self.device)
         return evaluate_sharded(self, self.evaluator, self.policy.bind, copies, 1, seeds, self.device)[0]
@@ -131,21 +158,25 @@ class PopulationModule(L.LightningModule):
         seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if getattr(self.strategy, "mirrored", False) else 1),
                            self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
         act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
+        z = None if self.genome is None else self.genome.sample_latents(member_seed(gen_seed, _LATENT_STREAM),
+                                                                          self.latents)
         result, shard = evaluate_sharded(  # this rank's slice, everyone's results
-            self, self.evaluator, lambda params: self.policy.bind(params, act_gen), population,
+            self, self.evaluator, lambda params: self.policy.bind(params, act_gen), self.policies(population, z),
             self.episodes_per_member, seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
-        fit_all = result.returns.mean(1)  # (P + 1,)
+        fit_all = result.returns.view(P + 1, -1).mean(1)  # (P + 1,): mean over latents × episodes
         fitness, centre_fitness = fit_all[:P], fit_all[P]
-        local_fitness = fit_all[shard.lo : min(shard.hi, P)]  # this rank's members, for the synced metrics
+        k = self.latents
+        # this rank's members (a member belongs to the rank holding its first policy), for the metrics
+        local_fitness = fit_all[-(-shard.lo // k) : min(-(-shard.hi // k), P)]
 
-        extra = self._update(self.optimizers(), fitness, gen_seed, D)
+        extra = self._update(self.optimizers(), fitness, gen_seed, D, z)
         if result.obs_count:
             self.policy.norm.update(result.obs_sum, result.obs_sumsq, result.obs_count)
 
         self.generation += 1
         self.env_steps += result.env_steps
-        self.last_mean_length.fill_(float(result.lengths[:P].double().mean()))
+        self.last_mean_length.fill_(float(result.lengths[: P * self.latents].double().mean()))
         self._log_generation(gen, fitness, local_fitness, centre_fitness, result, extra, cap, shard)
         if (gen + 1) % self.eval_every == 0:
             test = self.test_return(seed=gen)
@@ -157,7 +188,7 @@ class PopulationModule(L.LightningModule):
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
         self.log("time/generation_s", time.perf_counter() - started)
 
-    def _update(self, opt, fitness: torch.Tensor, gen_seed: int, D: int) -> dict:
+    def _update(self, opt, fitness: torch.Tensor, gen_seed: int, D: int, z) -> dict:
         """Apply the strategy's update; returns strategy-specific metrics."""
         opt.zero_grad()
         if self.gradient_based:
@@ -171,13 +202,15 @@ class PopulationModule(L.LightningModule):
         candidates = self.strategy.tell(fitness, gen_seed)
         extra = {}
         if isinstance(self.strategy, GeneticAlgorithm):  # re-evaluate the elite candidates, sharded
-            E = self.strategy.elite_episodes
-            idx = torch.arange(len(candidates) * E)
-            seeds = member_seeds(member_seed(gen_seed, _ELITE_STREAM), idx % E)  # same episodes for all
-            scores, _ = evaluate_sharded(self, self.evaluator, self.policy.bind, candidates, E, seeds, self.device)
-            best = self.strategy.tell_elite(scores.returns.mean(1))
+            E, k = self.strategy.elite_episodes, self.latents
+            idx = torch.arange(len(candidates) * k * E)
+            seeds = member_seeds(member_seed(gen_seed, _ELITE_STREAM), idx % (k * E))  # same episodes for all
+            scores, _ = evaluate_sharded(self, self.evaluator, self.policy.bind, self.policies(candidates, z), E,
+                                         seeds, self.device)
+            candidate_scores = scores.returns.view(len(candidates), -1).mean(1)
+            best = self.strategy.tell_elite(candidate_scores)
             self.env_steps += scores.env_steps
-            extra = {"ga/elite_return": float(scores.returns.mean(1)[best]), "ga/elite_changed": float(best != 0)}
+            extra = {"ga/elite_return": float(candidate_scores[best]), "ga/elite_changed": float(best != 0)}
         else:
             extra = {"cem/std_mean": float(self.strategy.std.mean())}
         with torch.no_grad():

@@ -1,0 +1,5 @@
+"""Networks that are not policies: hypernetworks (later: critics, cVAE, learning rules)."""
+
+from genpolicy.nets.hypernetwork import Hypernetwork
+
+__all__ = ["Hypernetwork"]
