@@ -51,3 +51,30 @@ def test_a_failing_worker_fails_the_generation_cleanly(env_id, message):
     with pytest.raises(WorkerError, match="broken"):  # and the pool refuses further work
         ev.evaluate(policy.bind, params, 1, torch.arange(6))
     ev.close()
+
+
+def test_bullet_envs_work_by_name_in_process_and_in_workers():
+    returns = {}
+    for vectorization in ("sync", "workers"):
+        spec, policy, params = _setup("InvertedPendulumBulletEnv-v0", vectorization=vectorization, workers=2)
+        assert spec.action_kind == "box" and spec.obs_dim == 5 and spec.goal == 950.0
+        ev = PopulationEvaluator(spec)
+        returns[vectorization] = ev.evaluate(policy.bind, params, 1, torch.arange(6)).returns
+        ev.close()
+    torch.testing.assert_close(returns["sync"], returns["workers"])
+    assert (returns["sync"] > 0).all()
+
+
+def test_a_bullet_id_without_the_extra_names_the_extra(monkeypatch):
+    import genpolicy.envs.registry as registry
+
+    real = registry.importlib.import_module
+
+    def no_pybullet(name, *args):
+        if name == "pybullet_envs_gymnasium":
+            raise ImportError("No module named 'pybullet_envs_gymnasium'")
+        return real(name, *args)
+
+    monkeypatch.setattr(registry.importlib, "import_module", no_pybullet)
+    with pytest.raises(ImportError, match=r"pip install 'genpolicy\[bullet\]'"):
+        EnvSpec.make("NotYetRegisteredBulletEnv-v0")  # not in the registry: the import is attempted

@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
+from genpolicy.envs.registry import quiet_stdout
 from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, check_compatible, load_checkpoint
 
 
@@ -58,7 +59,8 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     try:
-        result = evaluate(cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
+        with quiet_stdout():  # simulators that print from C (pybullet) must not spoil the JSON line
+            result = evaluate(cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
     except (InputError, ImportError) as err:
         print(f"genpolicy.evaluate: error: {err}", file=sys.stderr, flush=True)
         sys.exit(EXIT_BAD_INPUT)

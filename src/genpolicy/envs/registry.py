@@ -6,8 +6,12 @@ unknown id or a missing optional simulator fails once, early, with a message tha
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import io
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +22,38 @@ import numpy as np
 _EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari"}
 
 
+def _register_bullet(env_id: str) -> None:
+    """Bullet ids (e.g. InvertedPendulumSwingupBulletEnv-v0) register when pybullet_envs_gymnasium
+    is imported; import it on first use, or say which extra installs it."""
+    if "Bullet" not in env_id or env_id in gym.registry:
+        return
+    try:
+        with quiet_stdout():
+            importlib.import_module("pybullet_envs_gymnasium")
+    except ImportError:
+        raise ImportError(f"environment {env_id!r} needs pybullet: pip install 'genpolicy[bullet]'") from None
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence C-level writes to stdout (pybullet prints 'argv[0]=' when it connects), so
+    genpolicy's own stdout (evaluate's JSON line) stays clean."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     """Return gymnasium's spec for ``env_id`` or raise a ValueError naming close matches.
 
@@ -26,6 +62,7 @@ def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     """
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env id must be a non-empty string, got {env_id!r}")
+    _register_bullet(env_id)
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         try:
@@ -60,6 +97,9 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.
     """Build one environment, turning a missing simulator into an install hint."""
     spec = resolve_env_id(env_id)
     try:
+        if "Bullet" in env_id:
+            with quiet_stdout():
+                return gym.make(env_id, render_mode=render_mode, **kwargs)
         return gym.make(env_id, render_mode=render_mode, **kwargs)
     except (ImportError, gym.error.DependencyNotInstalled) as err:
         raise _missing_extra_error(env_id, spec, err) from None
