@@ -1,0 +1,177 @@
+"""``python -m genpolicy.landscape ckpt_path=PATH grid=N``: the fitness landscape of a PGEN generator.
+
+Evaluates the generator of a PGEN checkpoint over an N × N grid of its latent plane (E episodes per
+point; the point's value is their mean — not the last episode, as the reference recorded) and writes
+to ``out``: ``landscape.npz`` (axes, mean returns, all returns), ``landscape.png`` (heatmap with a
+colour bar, axes in latent units), ``diversity.json`` (the fraction of the grid whose return reaches
+the competence threshold; the mean pairwise distance between the actions of different latents on a
+fixed set of probe states) and ``gallery.gif`` (policies from several latents side by side).
+Latents with more than 2 dimensions: the plane of ``dims`` is swept and the other dimensions are 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from genpolicy._configs import config_dir
+from genpolicy.envs.registry import quiet_stdout
+from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, check_compatible, load_checkpoint
+
+
+def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarray, torch.Tensor]:
+    axis = np.linspace(-radius, radius, n)
+    z = torch.zeros(n * n, latent_dim)
+    z0, z1 = np.meshgrid(axis, axis, indexing="ij")  # row i: dims[0] = axis[i]
+    z[:, dims[0]] = torch.as_tensor(z0.reshape(-1), dtype=torch.float32)
+    z[:, dims[1]] = torch.as_tensor(z1.reshape(-1), dtype=torch.float32)
+    return axis, z
+
+
+def action_diversity(module, policies: torch.Tensor, states: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between the action vectors (over all probe states) of the policies
+    (discrete actions one-hot)."""
+    with torch.no_grad():
+        acts = module.policy.act(policies, states.expand(len(policies), -1, -1))  # (M, S[, a])
+    if module.policy.head.kind == "discrete":
+        acts = torch.nn.functional.one_hot(acts, module.policy.head.n).float()
+    flat = acts.reshape(len(policies), -1).double()
+    d = torch.cdist(flat, flat)
+    m = len(policies)
+    return float(d.sum() / (m * (m - 1))) if m > 1 else 0.0
+
+
+def probe_states(env, module, policy: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """Observations visited by ``policy`` (restarting episodes as needed): (1, count, obs_dim)."""
+    act = module.policy.bind(policy[None])
+    single = env.make_single()
+    states, episode = [], 0
+    try:
+        obs, _ = single.reset(seed=seed)
+        while len(states) < count:
+            states.append(np.asarray(obs, dtype=np.float32).reshape(-1))
+            a = act(torch.as_tensor(states[-1]).view(1, 1, -1)).reshape(-1).numpy()
+            obs, _, terminated, truncated, _ = single.step(a[0] if env.action_kind == "discrete" else a)
+            if terminated or truncated:
+                episode += 1
+                obs, _ = single.reset(seed=seed + episode)
+    finally:
+        single.close()
+    return torch.as_tensor(np.stack(states))[None]
+
+
+def gallery(env, module, policies: torch.Tensor, path: Path, seed: int, fps: int = 30) -> None:
+    import imageio.v2 as imageio
+
+    frames_per = []
+    for p in policies:
+        act = module.policy.bind(p[None])
+        single = env.make_single(render_mode="rgb_array")
+        try:
+            obs, _ = single.reset(seed=seed)
+            frames, done = [single.render()], False
+            while not done:
+                a = act(torch.as_tensor(np.asarray(obs, dtype=np.float32)).view(1, 1, -1)).reshape(-1).numpy()
+                obs, _, terminated, truncated, _ = single.step(a[0] if env.action_kind == "discrete" else a)
+                frames.append(single.render())
+                done = terminated or truncated
+        finally:
+            single.close()
+        frames_per.append(frames[::2])  # every other frame keeps the GIF small
+    length = max(len(f) for f in frames_per)
+    tiled = [np.concatenate([f[min(t, len(f) - 1)] for f in frames_per], axis=1) for t in range(length)]
+    tmp = path.with_name(path.stem + ".part.gif")
+    imageio.mimsave(tmp, tiled, duration=2000 / fps, loop=0)
+    tmp.replace(path)
+
+
+def landscape(cfg: DictConfig) -> dict:
+    if int(cfg.grid) != cfg.grid or cfg.grid < 1:
+        raise InputError(f"grid must be an integer ≥ 1, got {cfg.grid!r}")
+    if int(cfg.episodes) != cfg.episodes or cfg.episodes < 1:
+        raise InputError(f"episodes must be an integer ≥ 1, got {cfg.episodes!r}")
+    if not cfg.range > 0:
+        raise InputError(f"range must be > 0, got {cfg.range!r}")
+    ckpt = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(ckpt["genpolicy"]["config"])
+    env, _, module = build(run_cfg)
+    if module.genome is None:
+        raise InputError(f"checkpoint {cfg.ckpt_path} has no latent space: its method ({run_cfg.method._target_}) "
+                         "evolves policy weights directly; a landscape needs a PGEN checkpoint (method=pgen)")
+    check_compatible(ckpt["state_dict"], module.state_dict(), cfg.ckpt_path)
+    module.load_state_dict(ckpt["state_dict"])
+    dims = [int(d) for d in cfg.dims]
+    if len(dims) != 2 or len(set(dims)) != 2 or not all(0 <= d < module.genome.latent_dim for d in dims):
+        raise InputError(f"dims must be two different latent dimensions in [0, {module.genome.latent_dim}), got {dims}")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n, E = int(cfg.grid), int(cfg.episodes)
+    axis, z = grid_latents(n, float(cfg.range), dims, module.genome.latent_dim)
+    policies = module.policies(module.centre.detach()[None], z)
+    policies = policies.rows(torch.arange(len(policies)))  # (N², D)
+
+    from genpolicy.rollout import PopulationEvaluator
+
+    evaluator = PopulationEvaluator(env)
+    try:
+        seeds = torch.arange(n * n * E) % E + int(cfg.seed)  # the same episodes at every point
+        result = evaluator.evaluate(module.policy.bind, policies, E, seeds, cfg.device)
+    finally:
+        evaluator.close()
+    returns = result.returns.view(n, n, E).numpy()
+    mean = returns.mean(-1)
+    np.savez(out / "landscape.npz", axis=axis, dims=np.array(dims), returns=returns, mean=mean)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    im = ax.imshow(mean.T, origin="lower", extent=(axis[0], axis[-1], axis[0], axis[-1]), cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=ax, label=f"mean return over {E} episodes")
+    ax.set_xlabel(f"latent z[{dims[0]}]")
+    ax.set_ylabel(f"latent z[{dims[1]}]")
+    ax.set_title(f"{env.id}: generator landscape ({n}×{n})")
+    fig.tight_layout()
+    fig.savefig(out / "landscape.png", dpi=120)
+    plt.close(fig)
+
+    threshold = float(cfg.threshold) if cfg.threshold is not None else env.goal
+    probes = probe_states(env, module, policies[(n * n) // 2], int(cfg.probe_states), int(cfg.seed))
+    stride = max(1, (n * n) // 64)  # at most ~64 latents for the pairwise distances
+    diversity = {
+        "grid": n, "range": float(cfg.range), "dims": dims, "episodes": E,
+        "threshold": threshold,
+        "competent_fraction": None if threshold is None else float((mean >= threshold).mean()),
+        "grid_mean": float(mean.mean()), "grid_max": float(mean.max()), "grid_min": float(mean.min()),
+        "best_latent": [float(v) for v in z[int(mean.argmax())]],
+        "mean_pairwise_action_distance": action_diversity(module, policies[::stride], probes),
+        "probe_states": int(cfg.probe_states), "env": env.id, "generation": int(module.generation),
+    }
+    (out / "diversity.json").write_text(json.dumps(diversity, indent=2) + "\n")
+    if int(cfg.gallery) > 0:
+        picks = np.linspace(0, n - 1, int(cfg.gallery)).round().astype(int)  # along the diagonal
+        gallery(env, module, policies[picks * n + picks], out / "gallery.gif", int(cfg.seed))
+    return {**diversity, "out": str(out)}
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="landscape")
+def main(cfg: DictConfig) -> None:
+    try:
+        with quiet_stdout():
+            result = landscape(cfg)
+    except (InputError, ImportError) as err:
+        print(f"genpolicy.landscape: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
