@@ -215,3 +215,13 @@ def test_generation_stream_epochs_and_resume_points():
     seeds = [item["seed"] for item in GenerationStream(1, start=0, per_epoch=2)]
     assert seeds == [item["seed"] for item in GenerationStream(1, start=0, per_epoch=5)][:2]
     assert len(set(seeds)) == 2
+
+
+@pytest.mark.parametrize("variant", [(), ("experiment=pgen_cartpole",)], ids=["es", "pgen_cem"])
+def test_best_checkpoint_holds_the_best_tested_solution(fit_run, variant):
+    summary, run_dir = fit_run(*variant, "generations=5")
+    evals = [(int(r["step"]), float(r["eval/return_mean"])) for r in _metrics(run_dir) if r.get("eval/return_mean")]
+    best_step, best_return = max(evals, key=lambda e: (e[1], -e[0]))  # the first time the best was reached
+    best = load_checkpoint(summary["best_checkpoint"])
+    assert int(best["state_dict"]["generation"]) == best_step + 1
+    assert best["callbacks"]["GenerationCheckpoint"]["best_score"] == pytest.approx(best_return)
