@@ -7,16 +7,13 @@ runs. The policy is rebuilt from the config stored inside the checkpoint.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
-from genpolicy.envs.registry import quiet_stdout
-from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, check_compatible, load_checkpoint
+from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
 
 
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
@@ -58,13 +55,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        with quiet_stdout():  # simulators that print from C (pybullet) must not spoil the JSON line
-            result = evaluate(cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
-    except (InputError, ImportError) as err:
-        print(f"genpolicy.evaluate: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_BAD_INPUT)
-    print(json.dumps(result), flush=True)
+    json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
 
 
 if __name__ == "__main__":

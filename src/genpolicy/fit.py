@@ -182,6 +182,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     return summary
 
 
+def json_cli(name: str, fn, *args) -> None:
+    """Run ``fn(*args)`` for a command that answers with one JSON line on stdout: C-level prints of
+    simulators (pybullet) are silenced while it runs; bad input → one line on stderr, exit 2."""
+    from genpolicy.envs.registry import quiet_stdout
+
+    try:
+        with quiet_stdout():
+            result = fn(*args)
+    except (InputError, ImportError) as err:
+        print(f"genpolicy.{name}: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+    print(json.dumps(result), flush=True)
+
+
 def _is_fresh_hydra_dir(run_dir: Path) -> bool:
     return run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir())
 

@@ -12,7 +12,6 @@ Latents with more than 2 dimensions: the plane of ``dims`` is swept and the othe
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import hydra
@@ -21,8 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
-from genpolicy.envs.registry import quiet_stdout
-from genpolicy.fit import EXIT_BAD_INPUT, InputError, build, check_compatible, load_checkpoint
+from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
 
 
 def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -164,13 +162,7 @@ def landscape(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="landscape")
 def main(cfg: DictConfig) -> None:
-    try:
-        with quiet_stdout():
-            result = landscape(cfg)
-    except (InputError, ImportError) as err:
-        print(f"genpolicy.landscape: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_BAD_INPUT)
-    print(json.dumps(result), flush=True)
+    json_cli("landscape", landscape, cfg)
 
 
 if __name__ == "__main__":

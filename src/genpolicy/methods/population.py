@@ -148,10 +148,8 @@ class PopulationModule(L.LightningModule):
         started = time.perf_counter()
         gen, gen_seed = int(batch["generation"]), int(batch["seed"])
         P, D = self.strategy.popsize, self.centre.numel()
-        if self.gradient_based:
-            population = self.strategy.population(self.centre, gen_seed, with_centre=True)  # P + 1, centre last
-        else:
-            population = WithSolution(self.strategy.ask(gen_seed), self.centre.detach())
+        members = self.strategy.population(self.centre, gen_seed) if self.gradient_based else self.strategy.ask(gen_seed)
+        population = WithSolution(members, self.centre.detach())  # P + 1: the current solution last
         cap = None
         if self.adaptive_episode_cap and self.last_mean_length > 0:
             cap = max(1, int(2 * self.last_mean_length))

@@ -64,12 +64,12 @@ class OpenAIES:
             return 1.0 - 2.0 * (idx % 2), idx // 2
         return torch.ones(self.popsize), idx
 
-    def population(self, centre: torch.Tensor, seed: int, with_centre: bool = False) -> "PerturbedPopulation":
+    def population(self, centre: torch.Tensor, seed: int) -> "PerturbedPopulation":
         """The members of generation ``seed``, built on demand (nothing of size P × D is stored
-        beyond ε); with ``with_centre`` the unperturbed centre is an extra last member."""
+        beyond ε)."""
         eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
         signs, rows = self.signs_and_rows()
-        return PerturbedPopulation(centre.detach(), eps, self.sigma, signs, rows, with_centre)
+        return PerturbedPopulation(centre.detach(), eps, self.sigma, signs, rows)
 
     def ask(self, centre: torch.Tensor, seed: int) -> torch.Tensor:
         """The population (P, D): member 2j = θ + σε_j and 2j+1 = θ − σε_j when mirrored."""
@@ -104,21 +104,18 @@ class OpenAIES:
 class PerturbedPopulation:
     """Members θ + σ·s_i·ε_row(i) materialised only for the indices asked (chunked evaluation)."""
 
-    def __init__(self, centre, eps, sigma, signs, rows, with_centre: bool) -> None:
+    def __init__(self, centre, eps, sigma, signs, rows) -> None:
         self.centre, self.eps, self.sigma = centre, eps, float(sigma)
         self.signs, self.row_of = signs.to(eps), rows.to(eps.device)
         self.popsize, self.dim = signs.numel(), centre.numel()
-        self.with_centre = bool(with_centre)
 
     def __len__(self) -> int:
-        return self.popsize + self.with_centre
+        return self.popsize
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         idx = idx.to(self.eps.device)
-        perturbed = idx < self.popsize  # index P (with_centre) is the centre itself
-        safe = torch.where(perturbed, idx, 0)
-        scale = torch.where(perturbed, self.signs[safe], 0.0) * self.sigma  # (k,)
-        return self.centre.unsqueeze(0) + scale.unsqueeze(1) * self.eps[self.row_of[safe]]
+        scale = self.signs[idx] * self.sigma  # (k,)
+        return self.centre.unsqueeze(0) + scale.unsqueeze(1) * self.eps[self.row_of[idx]]
 
 
 class ESSearch:
