@@ -1,6 +1,7 @@
 """`python -m genpolicy.landscape` on a tiny PGEN training: files, shapes, figures, bad input."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -18,11 +19,14 @@ def _cfg(*overrides):
         return compose("landscape", overrides=list(overrides))
 
 
-def test_landscape_of_a_pgen_generator(fit_run, tmp_path):
+def test_landscape_of_a_pgen_generator(fit_run, tmp_path, monkeypatch):
     summary, _ = fit_run("experiment=pgen_cartpole")
     out = tmp_path / "ls"
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", "/nonexistent")  # no key: W&B must run offline
     result = landscape(_cfg(f"ckpt_path={summary['checkpoint']}", "grid=3", "episodes=2", "gallery=2",
-                            "probe_states=16", f"out={out}"))
+                            "probe_states=16", f"out={out}", "wandb.enabled=true"))
     data = np.load(out / "landscape.npz")
     assert data["returns"].shape == (3, 3, 2) and data["mean"].shape == (3, 3)
     np.testing.assert_allclose(data["mean"], data["returns"].mean(-1))  # the mean, not the last episode
@@ -32,6 +36,10 @@ def test_landscape_of_a_pgen_generator(fit_run, tmp_path):
     assert 0.0 <= div["competent_fraction"] <= 1.0 and div["threshold"] == 475.0
     assert div["grid_max"] == float(data["mean"].max()) and div["mean_pairwise_action_distance"] >= 0
     assert result["out"] == str(out)
+    run = Path(result["wandb_dir"])  # the offline W&B run holds the picture and the gallery
+    assert run.parent == out / "wandb" and run.name.startswith("offline-run-")
+    media = {p.suffix for p in (run / "files" / "media").rglob("*") if p.is_file()}
+    assert {".png", ".gif"} <= media, media
 
 
 def test_landscape_refuses_bad_input(fit_run, tmp_path):

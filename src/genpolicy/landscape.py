@@ -5,7 +5,8 @@ point; the point's value is their mean — not the last episode, as the referenc
 to ``out``: ``landscape.npz`` (axes, mean returns, all returns), ``landscape.png`` (heatmap with a
 colour bar, axes in latent units), ``diversity.json`` (the fraction of the grid whose return reaches
 the competence threshold; the mean pairwise distance between the actions of different latents on a
-fixed set of probe states) and ``gallery.gif`` (policies from several latents side by side).
+fixed set of probe states) and ``gallery.gif`` (policies from several latents side by side); with
+``wandb.enabled=true`` the picture, the gallery and the diversity figures are also logged to W&B.
 Latents with more than 2 dimensions: the plane of ``dims`` is swept and the other dimensions are 0.
 """
 
@@ -157,7 +158,14 @@ def landscape(cfg: DictConfig) -> dict:
     if int(cfg.gallery) > 0:
         picks = np.linspace(0, n - 1, int(cfg.gallery)).round().astype(int)  # along the diagonal
         gallery(env, module, policies[picks * n + picks], out / "gallery.gif", int(cfg.seed))
-    return {**diversity, "out": str(out)}
+    result = {**diversity, "out": str(out)}
+    if cfg.wandb.enabled:
+        from genpolicy.loggers import log_media
+
+        gif = [out / "gallery.gif"] if int(cfg.gallery) > 0 else []
+        result["wandb_dir"] = log_media(out, "landscape", diversity, images=[out / "landscape.png"], videos=gif,
+                                        project=cfg.wandb.project, name=f"landscape-{env.id}", mode=cfg.wandb.mode)
+    return result
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="landscape")

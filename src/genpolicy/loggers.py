@@ -27,9 +27,7 @@ def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = N
 
     Offline runs are written under ``save_dir/wandb`` and can be uploaded later with ``wandb sync``.
     """
-    mode = mode or os.environ.get("WANDB_MODE") or ("online" if _has_wandb_key() else "offline")
-    if mode not in ("online", "offline", "disabled"):
-        raise ValueError(f"wandb mode must be online, offline or disabled, got {mode!r}")
+    mode = wandb_mode(mode)
     if mode != "online":
         os.environ["WANDB_MODE"] = mode  # make sure nothing in the client tries the network
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -67,3 +65,34 @@ def close_logger(logger, status: str = "success") -> None:
     logger.finalize(status)
     if isinstance(logger, WandbLogger) and logger._experiment is not None:
         logger.experiment.finish()
+
+
+def wandb_mode(mode: str | None = None) -> str:
+    """``mode`` if given, else ``WANDB_MODE``, else online with an API key and offline without one."""
+    mode = mode or os.environ.get("WANDB_MODE") or ("online" if _has_wandb_key() else "offline")
+    if mode not in ("online", "offline", "disabled"):
+        raise ValueError(f"wandb mode must be online, offline or disabled, got {mode!r}")
+    return mode
+
+
+def log_media(out_dir: str | Path, job: str, summary: dict, images=(), videos=(), project: str = "genpolicy",
+              name: str | None = None, mode: str | None = None) -> str:
+    """One W&B run for a post-training command (landscape, variations): the figures in ``summary``
+    (scalars only), image files as ``wandb.Image`` and GIF/MP4 files as ``wandb.Video``, keyed by
+    file stem. Offline runs land in ``out_dir/wandb``. Returns the run's local directory."""
+    import wandb
+
+    mode = wandb_mode(mode)
+    if mode != "online":
+        os.environ["WANDB_MODE"] = mode
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(project=project, name=name, job_type=job, dir=str(out_dir), mode=mode,
+                     config={k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+    try:
+        media = {f"{job}/{Path(p).stem}": wandb.Image(str(p)) for p in images}
+        media |= {f"{job}/{Path(p).stem}": wandb.Video(str(p)) for p in videos}
+        scalars = {f"{job}/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        run.log({**scalars, **media})
+        return str(Path(run.dir).parent)
+    finally:
+        run.finish()
