@@ -55,8 +55,10 @@ def build(cfg: DictConfig):
         raise InputError(f"method {method_cls.__name__} needs {' or '.join(kinds)} actions; {env.id} has {env.action_kind} actions")
     policy = _instantiate(cfg.policy, "policy", obs_dim=env.obs_dim, action_kind=env.action_kind,
                           action_dim=env.action_dim, action_low=env.action_low, action_high=env.action_high)
-    strategy = _instantiate(cfg.strategy, "strategy")
-    module = _instantiate(cfg.method, "method", policy=policy, strategy=strategy, seed=int(cfg.seed))
+    searched = {}  # population methods get a search strategy; gradient methods (DDPG/TD3, GPV) none
+    if getattr(method_cls, "uses_strategy", True):
+        searched["strategy"] = _instantiate(cfg.strategy, "strategy")
+    module = _instantiate(cfg.method, "method", policy=policy, seed=int(cfg.seed), **searched)
     datamodule = _instantiate(cfg.data, "data", env=env, seed=int(cfg.seed))
     return env, datamodule, module
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genpolicy._configs import config_dir
 from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
+from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
 
 def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -34,16 +35,12 @@ def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarr
 
 
 def action_diversity(module, policies: torch.Tensor, states: torch.Tensor) -> float:
-    """Mean pairwise L2 distance between the action vectors (over all probe states) of the policies
-    (discrete actions one-hot)."""
+    """Mean pairwise distance between the actions (discrete: one-hot) of the policies on the probe states."""
     with torch.no_grad():
         acts = module.policy.act(policies, states.expand(len(policies), -1, -1))  # (M, S[, a])
     if module.policy.head.kind == "discrete":
         acts = torch.nn.functional.one_hot(acts, module.policy.head.n).float()
-    flat = acts.reshape(len(policies), -1).double()
-    d = torch.cdist(flat, flat)
-    m = len(policies)
-    return float(d.sum() / (m * (m - 1))) if m > 1 else 0.0
+    return mean_pairwise_distance(acts)
 
 
 def probe_states(env, module, policy: torch.Tensor, count: int, seed: int) -> torch.Tensor:
@@ -63,31 +60,6 @@ def probe_states(env, module, policy: torch.Tensor, count: int, seed: int) -> to
     finally:
         single.close()
     return torch.as_tensor(np.stack(states))[None]
-
-
-def gallery(env, module, policies: torch.Tensor, path: Path, seed: int, fps: int = 30) -> None:
-    import imageio.v2 as imageio
-
-    frames_per = []
-    for p in policies:
-        act = module.policy.bind(p[None])
-        single = env.make_single(render_mode="rgb_array")
-        try:
-            obs, _ = single.reset(seed=seed)
-            frames, done = [single.render()], False
-            while not done:
-                a = act(torch.as_tensor(np.asarray(obs, dtype=np.float32)).view(1, 1, -1)).reshape(-1).numpy()
-                obs, _, terminated, truncated, _ = single.step(a[0] if env.action_kind == "discrete" else a)
-                frames.append(single.render())
-                done = terminated or truncated
-        finally:
-            single.close()
-        frames_per.append(frames[::2])  # every other frame keeps the GIF small
-    length = max(len(f) for f in frames_per)
-    tiled = [np.concatenate([f[min(t, len(f) - 1)] for f in frames_per], axis=1) for t in range(length)]
-    tmp = path.with_name(path.stem + ".part.gif")
-    imageio.mimsave(tmp, tiled, duration=2000 / fps, loop=0)
-    tmp.replace(path)
 
 
 def landscape(cfg: DictConfig) -> dict:
@@ -157,7 +129,8 @@ def landscape(cfg: DictConfig) -> dict:
     (out / "diversity.json").write_text(json.dumps(diversity, indent=2) + "\n")
     if int(cfg.gallery) > 0:
         picks = np.linspace(0, n - 1, int(cfg.gallery)).round().astype(int)  # along the diagonal
-        gallery(env, module, policies[picks * n + picks], out / "gallery.gif", int(cfg.seed))
+        tiled_gif(env, [module.policy.bind(p[None]) for p in policies[picks * n + picks]], out / "gallery.gif",
+                  int(cfg.seed))
     result = {**diversity, "out": str(out)}
     if cfg.wandb.enabled:
         from genpolicy.loggers import log_media

@@ -17,6 +17,7 @@ class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no defau
         self.every = integer("checkpoint.every_n_generations", every_n_generations)
         self.best_score: float | None = None
         self._seen = None
+        self._saved_generation: int | None = None
 
     @property
     def last_path(self) -> Path:
@@ -33,7 +34,9 @@ class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no defau
             if self.best_score is None or latest[1] > self.best_score:
                 self.best_score = float(latest[1])
                 trainer.save_checkpoint(self.best_path, weights_only=False)
-        if int(pl_module.generation) % self.every == 0:
+        gen = int(pl_module.generation)
+        if gen % self.every == 0 and gen != self._saved_generation:  # once per generation (or round)
+            self._saved_generation = gen
             trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -30,6 +30,11 @@ from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult, Tens
 _ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM, _ELITE_STREAM, _LATENT_STREAM = 1, 2, 3, 4, 5, 6  # seed streams
 
 
+def eval_seeds(run_seed: int, seed: int, n: int) -> torch.Tensor:
+    """Reset seeds of ``n`` test episodes: a pure function of (run seed, test seed), shared by every method."""
+    return member_seeds(member_seed(member_seed(run_seed, seed), _EVAL_STREAM), torch.arange(n))
+
+
 class PopulationModule(L.LightningModule):
     def __init__(
         self,
@@ -137,7 +142,7 @@ class PopulationModule(L.LightningModule):
         """
         n = episodes or self.eval_episodes
         policies = self.test_policies()  # (Q, D): n test episodes for each
-        seeds = member_seeds(member_seed(member_seed(self.seed, seed), _EVAL_STREAM), torch.arange(len(policies) * n))
+        seeds = eval_seeds(self.seed, seed, len(policies) * n)
         copies = policies.repeat_interleave(n, 0)  # one row per test episode
         if evaluator is not None:
             return evaluator.evaluate(self.policy.bind, copies, 1, seeds, self.device)

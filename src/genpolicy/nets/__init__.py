@@ -1,5 +1,7 @@
-"""Networks that are not policies: hypernetworks (later: critics, cVAE, learning rules)."""
+"""Networks that are not population policies: hypernetworks, critics, the action cVAE."""
 
+from genpolicy.nets.critic import Critics
+from genpolicy.nets.cvae import ActionVAE
 from genpolicy.nets.hypernetwork import Hypernetwork
 
-__all__ = ["Hypernetwork"]
+__all__ = ["ActionVAE", "Critics", "Hypernetwork"]

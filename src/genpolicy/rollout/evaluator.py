@@ -33,6 +33,7 @@ class RolloutResult:
     env_steps: int  # environment steps that counted (steps of finished episodes excluded)
     wall_s: float
     obs_sums: torch.Tensor | None = None  # (P, E, 2, obs_dim) float64: Σ obs and Σ obs² per copy
+    observations: torch.Tensor | None = None  # (T, obs_dim): every observation acted on (record_obs=True)
 
     @property
     def steps_per_s(self) -> float:
@@ -124,11 +125,12 @@ class PopulationEvaluator:
         return self._batches[key]
 
     def evaluate(self, bind: BindFn, population, episodes: int, seeds, device: torch.device | str = "cpu",
-                 max_steps: int | None = None, obs_stats: bool = False) -> RolloutResult:
+                 max_steps: int | None = None, obs_stats: bool = False, record_obs: bool = False) -> RolloutResult:
         """Play ``episodes`` episodes for every member of ``population``.
 
         ``seeds``: one reset seed per (member, episode), member-major (copy p·E + e is member p's
-        episode e), as a sequence or an int64 tensor.
+        episode e), as a sequence or an int64 tensor. ``record_obs`` keeps every observation a live
+        copy acted on (e.g. the states of a teacher's episodes).
         """
         rows = population if hasattr(population, "rows") else TensorRows(population)
         P, E, device = len(rows), int(episodes), torch.device(device)
@@ -139,6 +141,7 @@ class PopulationEvaluator:
         lengths = torch.zeros(P * E, dtype=torch.int64)
         sums = torch.zeros(P * E, 2, self.spec.obs_dim, dtype=torch.float64) if obs_stats else None
         chunk = self.members_per_chunk(rows.dim, E)
+        recorded = [] if record_obs else None
         start = time.perf_counter()
         with torch.no_grad():
             for lo in range(0, P, chunk):
@@ -147,7 +150,7 @@ class PopulationEvaluator:
                 threads = self.torch_threads or (1 if n * rows.dim <= self.single_thread_below else None)
                 with _torch_threads(threads):
                     r, l, st = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
-                                          seeds[lo * E : hi * E], device, max_steps, obs_stats)
+                                          seeds[lo * E : hi * E], device, max_steps, obs_stats, recorded)
                 returns[lo * E : hi * E], lengths[lo * E : hi * E] = r, l
                 if sums is not None:
                     sums[lo * E : hi * E] = st
@@ -155,9 +158,10 @@ class PopulationEvaluator:
             returns=returns.view(P, E), lengths=lengths.view(P, E), env_steps=int(lengths.sum()),
             wall_s=time.perf_counter() - start,
             obs_sums=None if sums is None else sums.view(P, E, 2, -1),
+            observations=None if recorded is None else torch.cat(recorded).cpu(),
         )
 
-    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats):
+    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats, recorded=None):
         n = members.numel() * E
         obs = batch.reset(seeds)  # (n, obs_dim)
         act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
@@ -188,6 +192,8 @@ class PopulationEvaluator:
                 live = obs.double() * alive.unsqueeze(1)
                 st[:, 0] += live
                 st[:, 1] += live.square()
+            if recorded is not None:
+                recorded.append(obs[alive])
             actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
             obs, reward, terminated, truncated = batch.step(actions, alive)
             ret += reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in

@@ -1,8 +1,9 @@
-"""Record one episode of a policy as an MP4 or GIF (headless ``rgb_array`` rendering)."""
+"""Headless videos of policies (``rgb_array`` rendering): one episode as an MP4 or GIF, or several
+policies side by side in one tiled GIF (PGEN's gallery, GPV's variations)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +12,17 @@ import torch
 from genpolicy.envs.registry import EnvSpec
 
 
-@torch.no_grad()
-def record_episode(
-    spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0, fps: int = 30, device="cpu"
-) -> dict:
-    """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))`` and write its
-    frames to ``path`` (.mp4 or .gif)."""
+def _imageio():
     try:
         import imageio.v2 as imageio
     except ImportError:
         raise ImportError("writing videos needs imageio: pip install 'genpolicy[video]'") from None
-    path = Path(path)
-    if path.suffix not in (".mp4", ".gif"):
-        raise ValueError(f"video path must end in .mp4 or .gif, got {path.name!r}")
+    return imageio
+
+
+@torch.no_grad()
+def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu") -> tuple[list, float, int]:
+    """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))``: (frames, return, steps)."""
     env = spec.make_single(render_mode="rgb_array")
     frames, total, steps = [], 0.0, 0
     try:
@@ -40,6 +39,11 @@ def record_episode(
             done = terminated or truncated
     finally:
         env.close()
+    return frames, total, steps
+
+
+def _write(path: Path, frames: list, fps: int) -> None:
+    imageio = _imageio()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part" + path.suffix)  # rename into place: never half a video
     if path.suffix == ".mp4":
@@ -47,4 +51,39 @@ def record_episode(
     else:
         imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
     tmp.replace(path)
+
+
+def record_episode(spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0, fps: int = 30, device="cpu") -> dict:
+    """One episode of ``act`` written to ``path`` (.mp4 or .gif)."""
+    _imageio()
+    path = Path(path)
+    if path.suffix not in (".mp4", ".gif"):
+        raise ValueError(f"video path must end in .mp4 or .gif, got {path.name!r}")
+    frames, total, steps = episode_frames(spec, act, seed, device)
+    _write(path, frames, fps)
     return {"video": str(path), "video_return": total, "video_steps": steps}
+
+
+def tiled_gif(spec: EnvSpec, acts: Sequence[Callable], path: str | Path, seed: int = 0, columns: int | None = None,
+              every: int = 2, fps: int = 15) -> None:
+    """One episode of each policy (same start), tiled in a grid of ``columns`` (default: one row);
+    every ``every``-th frame keeps the GIF small. A finished episode holds its last frame."""
+    _imageio()
+    runs = [episode_frames(spec, act, seed)[0][::every] for act in acts]
+    cols = columns or len(runs)
+    blank = np.zeros_like(runs[0][0])
+    length = max(len(f) for f in runs)
+    tiles = []
+    for t in range(length):
+        frames = [f[min(t, len(f) - 1)] for f in runs] + [blank] * (-len(runs) % cols)
+        rows = [np.concatenate(frames[i : i + cols], axis=1) for i in range(0, len(frames), cols)]
+        tiles.append(np.concatenate(rows, axis=0))
+    _write(Path(path), tiles, fps)
+
+
+def mean_pairwise_distance(actions: torch.Tensor) -> float:
+    """Mean L2 distance between the flattened action sets (M, S[, a]) of M policies on shared probe
+    states: the diversity figure of PGEN landscapes and GPV variations."""
+    flat = actions.reshape(len(actions), -1).double()
+    m = len(flat)
+    return float(torch.cdist(flat, flat).sum() / (m * (m - 1))) if m > 1 else 0.0

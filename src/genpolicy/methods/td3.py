@@ -1,0 +1,198 @@
+"""DDPG and TD3 as one LightningModule with manual optimisation.
+
+TD3: Fujimoto, van Hoof & Meger, "Addressing Function Approximation Error in Actor-Critic Methods",
+arXiv:1802.09477 (2018) — twin critics (the target takes their minimum), target-policy smoothing
+(clipped Gaussian noise on the target action) and delayed actor/target updates. DDPG: Lillicrap et
+al., "Continuous control with deep reinforcement learning", arXiv:1509.02971 (2015) — the same module
+with the three switches off (one critic, no smoothing, delay 1), as in Stable-Baselines3.
+
+The actor is the policy's MLP (policies/, ReLU hidden layers, tanh squashed into the action box);
+test returns are played by the population engine with the actor's flat weights, exactly as an ES
+centre is tested. Bootstrapping: y = r + γ·(1 − terminated)·min_i Q'_i(s', ã'); a time-limit
+truncation is never an end. Training is counted in rounds of ``round_steps`` env steps (the
+"generation" counter the shared callbacks read); the run stops after ``rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import lightning as L
+import torch
+
+from genpolicy._checks import integer, positive
+from genpolicy.methods.population import eval_seeds
+from genpolicy.nets.critic import Critics
+from genpolicy.policies.population_policy import PopulationPolicy
+from genpolicy.population.noise import member_seed
+from genpolicy.rollout.evaluator import RolloutResult
+
+
+def log_round(module: L.LightningModule, stats: dict) -> None:
+    """Log once per round, at step = rounds done (``self.log`` in a step that logs nothing else would
+    repeat the last values on every training step)."""
+    for logger in module.loggers:
+        logger.log_metrics(stats, step=int(module.generation))
+
+
+class TD3Module(L.LightningModule):
+    action_kinds = ("box",)
+    uses_strategy = False
+
+    def __init__(self, policy: PopulationPolicy, critic_hidden=(400, 300), critic_activation: str = "relu",
+                 twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,
+                 policy_delay: int = 2, gamma: float = 0.99, tau: float = 0.005, actor_lr: float = 1e-3,
+                 critic_lr: float = 1e-3, rounds: int = 100, round_steps: int = 1000, eval_every: int = 1,
+                 eval_episodes: int = 10, seed: int = 0) -> None:
+        super().__init__()
+        if policy.head.kind != "box":
+            raise ValueError("DDPG/TD3 need a continuous (Box) action space")
+        if policy.norm.enabled:
+            raise ValueError("DDPG/TD3 actors take raw observations: set policy.obs_norm=false")
+        if not 0 <= gamma <= 1 or not 0 < tau <= 1:
+            raise ValueError(f"gamma must be in [0, 1] and tau in (0, 1]; got gamma={gamma!r}, tau={tau!r}")
+        if target_noise < 0 or target_noise_clip < 0:
+            raise ValueError(f"target_noise and target_noise_clip must be ≥ 0, got {target_noise!r}, {target_noise_clip!r}")
+        self.automatic_optimization = False
+        self.policy = policy
+        self.actor = policy.net.requires_grad_(True)  # the policy's MLP is the actor
+        self.critic = Critics(policy.net.sizes[0], policy.head.out_dim, critic_hidden, critic_activation,
+                              2 if twin_critics else 1)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target_noise, self.target_noise_clip = float(target_noise), float(target_noise_clip)
+        self.policy_delay = integer("policy_delay", policy_delay)
+        self.gamma, self.tau = float(gamma), float(tau)
+        self.actor_lr, self.critic_lr = positive("actor_lr", actor_lr), positive("critic_lr", critic_lr)
+        self.rounds, self.round_steps = integer("rounds", rounds), integer("round_steps", round_steps)
+        self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
+        self.seed = int(seed)
+        self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
+        self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # critic updates
+        self.register_buffer("low", policy.head.low.clone())
+        self.register_buffer("high", policy.head.high.clone())
+        self.latest_test: tuple[int, float] | None = None
+        self._noise_gen: torch.Generator | None = None
+        self._round = self._fresh_round()
+
+    # ---------------------------------------------------------------- acting
+    def act(self, obs: torch.Tensor, net=None) -> torch.Tensor:
+        """Deterministic actions (B, action_dim) in the box."""
+        return self.policy.head((net or self.actor)(obs))
+
+    @torch.no_grad()
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """The collector's policy (it adds the exploration noise)."""
+        return self.act(obs.to(self.device))
+
+    def test_policies(self) -> torch.Tensor:
+        return torch.nn.utils.parameters_to_vector(self.actor.parameters()).detach()[None]  # (1, D)
+
+    def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
+        n = episodes or self.eval_episodes
+        evaluator = evaluator or self.trainer.datamodule.evaluator
+        return evaluator.evaluate(self.policy.bind, self.test_policies().expand(n, -1), 1,
+                                  eval_seeds(self.seed, seed, n), self.device)
+
+    # ---------------------------------------------------------------- Lightning plumbing
+    def configure_optimizers(self):
+        return [torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr),
+                torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)]
+
+    def _generator(self) -> torch.Generator:
+        if self._noise_gen is None or self._noise_gen.device != self.device:
+            self._noise_gen = torch.Generator(device=self.device).manual_seed(member_seed(self.seed, 9))
+        return self._noise_gen
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["target_noise_rng"] = self._generator().get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._generator().set_state(checkpoint["target_noise_rng"])
+
+    # ---------------------------------------------------------------- one item: collected steps + k updates
+    def training_step(self, item: dict, batch_idx: int) -> None:
+        opts = self.optimizers()
+        batch = item["batch"]
+        for j in range(int(item["updates"])):
+            self._update({k: v[j] for k, v in batch.items()}, *opts)
+        self.env_steps += int(item["env_steps"])
+        r = self._round
+        r["returns"].extend(item["episode_returns"].tolist())
+        r["lengths"].extend(item["episode_lengths"].tolist())
+        r["steps"] += int(item["env_steps"])
+        if int(self.env_steps) // self.round_steps > int(self.generation):
+            self.generation.fill_(int(self.env_steps) // self.round_steps)
+            self._end_round()
+        if int(self.generation) >= self.rounds:
+            self.trainer.should_stop = True
+
+    def _update(self, b: dict, actor_opt, critic_opt) -> None:
+        obs, action, reward, next_obs, terminated = b["obs"], b["action"], b["reward"], b["next_obs"], b["terminated"]
+        with torch.no_grad():
+            next_action = self.act(next_obs, self.actor_target)
+            if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
+                eps = torch.randn(next_action.shape, generator=self._generator(), device=self.device)
+                half = (self.high - self.low) / 2
+                eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * half
+                next_action = torch.maximum(torch.minimum(next_action + eps, self.high), self.low)
+            target_q = self.critic_target(next_obs, next_action).min(0).values  # (B,)
+            y = reward + self.gamma * (1.0 - terminated) * target_q
+        q = self.critic(obs, action)  # (n, B)
+        critic_loss = (q - y).square().mean(1).sum()
+        critic_opt.zero_grad(set_to_none=True)
+        self.manual_backward(critic_loss)
+        critic_opt.step()
+        self.updates += 1
+        r = self._round
+        r["critic_loss"] += critic_loss.detach()
+        r["q"] += q.detach()[0].mean()
+        r["n_critic"] += 1
+        if int(self.updates) % self.policy_delay == 0:
+            self.critic.requires_grad_(False)  # the actor's loss needs no critic weight gradients
+            actor_loss = -self.critic.first(obs, self.act(obs)).mean()
+            actor_opt.zero_grad(set_to_none=True)
+            self.manual_backward(actor_loss)
+            actor_opt.step()
+            self.critic.requires_grad_(True)
+            with torch.no_grad():
+                for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
+                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
+            r["actor_loss"] += actor_loss.detach()
+            r["n_actor"] += 1
+
+    def round_stats(self, r: dict, testing: bool) -> dict:
+        """Extra per-round metrics of subclasses."""
+        return {}
+
+    def _fresh_round(self) -> dict:
+        zero = torch.zeros(())
+        return {"returns": [], "lengths": [], "steps": 0, "critic_loss": zero, "q": zero.clone(),
+                "actor_loss": zero.clone(), "n_critic": 0, "n_actor": 0, "started": time.perf_counter()}
+
+    def _end_round(self) -> None:
+        r, gen = self._round, int(self.generation)
+        wall = time.perf_counter() - r["started"]
+        stats = {"rollout/env_steps": float(self.env_steps), "rollout/steps_per_s": r["steps"] / max(wall, 1e-9),
+                 "time/round_s": wall, "ddpg/updates": float(self.updates)}
+        if r["returns"]:
+            stats |= {"rollout/episode_return": sum(r["returns"]) / len(r["returns"]),
+                      "rollout/episode_length": sum(r["lengths"]) / len(r["lengths"])}
+        if r["n_critic"]:
+            stats |= {"ddpg/critic_loss": float(r["critic_loss"]) / r["n_critic"], "ddpg/q_mean": float(r["q"]) / r["n_critic"]}
+        if r["n_actor"]:
+            stats["ddpg/actor_loss"] = float(r["actor_loss"]) / r["n_actor"]
+        testing = gen % self.eval_every == 0 or gen >= self.rounds
+        stats |= self.round_stats(r, testing)
+        if testing:
+            test = self.test_return(seed=gen)
+            mean = float(test.returns.mean())
+            self.latest_test = (gen - 1, mean)
+            stats |= {"eval/return_mean": mean, "eval/return_std": float(test.returns.std(unbiased=False))}
+        log_round(self, stats)
+        self.log("gen", float(gen), prog_bar=True, logger=False)
+        if self.latest_test is not None:
+            self.log("test", self.latest_test[1], prog_bar=True, logger=False)
+        self._round = self._fresh_round()

@@ -1,0 +1,57 @@
+"""A replay buffer: pre-allocated tensors used as a ring, sampled uniformly.
+
+A transition is (obs, action, reward, next_obs, terminated). ``terminated`` is the MDP's own end
+(the target is masked by it); a time-limit truncation is *not* stored as an end — the collector
+stores the real next observation and the critic bootstraps through it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genpolicy._checks import integer
+
+FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device | str = "cpu") -> None:
+        self.capacity = integer("buffer capacity", capacity)
+        self.device = torch.device(device)
+        shapes = {"obs": (obs_dim,), "action": (action_dim,), "reward": (), "next_obs": (obs_dim,), "terminated": ()}
+        self.data = {k: torch.zeros(self.capacity, *s, device=self.device) for k, s in shapes.items()}
+        self.pos = 0  # next slot to write
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, **batch: torch.Tensor) -> None:
+        """Append n transitions: each field (n, …); the oldest are overwritten when full."""
+        n = int(batch["obs"].shape[0])
+        idx = (self.pos + torch.arange(n)) % self.capacity
+        for k in FIELDS:
+            self.data[k][idx.to(self.device)] = batch[k].to(self.device, torch.float32)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, k: int = 1, generator: torch.Generator | None = None) -> dict:
+        """k minibatches of ``batch_size`` uniform draws (with replacement): each field (k, B, …)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = torch.randint(self.size, (k, batch_size), generator=generator, device=generator.device if generator else "cpu")
+        idx = idx.to(self.device)
+        return {name: t[idx] for name, t in self.data.items()}
+
+    def state_dict(self) -> dict:
+        """The stored transitions (in slot order) and the write position."""
+        return {"pos": self.pos, "size": self.size, **{k: v[: self.size].clone() for k, v in self.data.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        size = int(state["size"])
+        if size > self.capacity or state["obs"].shape[1:] != self.data["obs"].shape[1:]:
+            raise ValueError(f"replay state ({size} transitions, obs {tuple(state['obs'].shape[1:])}) does not fit "
+                             f"this buffer (capacity {self.capacity}, obs {tuple(self.data['obs'].shape[1:])})")
+        for k in FIELDS:
+            self.data[k][:size] = state[k].to(self.device)
+        self.pos, self.size = int(state["pos"]), size
