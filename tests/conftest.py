@@ -10,6 +10,8 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
+GRADIENT_EXPERIMENTS = [e for e in EXPERIMENTS if e.split("_")[0] in ("ddpg", "td3", "gpv", "stgpv")]
+POPULATION_EXPERIMENTS = [e for e in EXPERIMENTS if e not in GRADIENT_EXPERIMENTS]
 
 
 def compose_fit(*overrides: str):

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import EXPERIMENTS, compose_fit
+from conftest import EXPERIMENTS, GRADIENT_EXPERIMENTS, POPULATION_EXPERIMENTS, compose_fit
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from genpolicy.fit import InputError, load_checkpoint
@@ -23,12 +23,14 @@ def _metrics(run_dir: Path) -> list[dict]:
 def test_every_experiment_composes(experiment):
     cfg = compose_fit(f"experiment={experiment}")
     assert cfg.name == experiment
-    assert cfg.trainer.max_steps == cfg.generations
-    for group in ("env", "policy", "strategy", "method", "data", "trainer"):
+    gradient = experiment in GRADIENT_EXPERIMENTS  # these count rounds themselves and stop
+    assert cfg.trainer.max_steps == (-1 if gradient else cfg.generations)
+    assert cfg.method.get("rounds", cfg.generations) == cfg.generations
+    for group in ("env", "policy", "method", "data", "trainer") + (() if gradient else ("strategy",)):
         assert "_target_" in cfg[group], group
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", POPULATION_EXPERIMENTS)
 def test_tiny_training_per_experiment(fit_run, experiment):
     summary, run_dir = fit_run(f"experiment={experiment}")
     for key in ("experiment", "method", "env", "generations", "env_steps", "wall_s", "eval_return_mean",

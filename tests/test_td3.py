@@ -73,6 +73,14 @@ def test_tiny_training(fit_run, algo):
     assert "ReplayDataModule" in ckpt and ckpt["ReplayDataModule"]["collector"]["steps"] >= 600
 
 
+@pytest.mark.parametrize("experiment", ["ddpg_bipedal", "td3_bipedal", "td3_swingup"])
+def test_tiny_training_on_box2d_and_bullet(fit_run, experiment):
+    summary, _ = fit_run(f"experiment={experiment}", *TINY_TD3, "generations=1", "method.eval_episodes=1",
+                         "final_eval_episodes=1", "env.kwargs={}")
+    assert summary["env_steps"] == 200 and summary["eval_episodes"] == 1
+    assert summary["env"] in ("BipedalWalker-v3", "InvertedPendulumSwingupBulletEnv-v0")
+
+
 def test_resume_continues_counters_and_optimisers(fit_run, tmp_path):
     first, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "generations=2", run_dir=tmp_path / "a")
     resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, f"resume={first['checkpoint']}", run_dir=tmp_path / "b")

@@ -32,12 +32,12 @@ class ActionVAE(nn.Module):
         self.encoder = MLP(obs_dim + action_dim, 2 * self.latent_dim, hidden, activation)  # → (μ, log σ)
         self.decoder = MLP(obs_dim + self.latent_dim, action_dim, hidden, activation)
         low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
-        self.register_buffer("mid", (high + low) / 2)
-        self.register_buffer("half", (high - low) / 2)
+        self.register_buffer("mid_point", (high + low) / 2)
+        self.register_buffer("half_range", (high - low) / 2)
 
     def unit(self, action: torch.Tensor) -> torch.Tensor:
         """Actions in the box → [−1, 1]."""
-        return (action - self.mid) / self.half
+        return (action - self.mid_point) / self.half_range
 
     def encode(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | s, a): μ and log σ (B, latent_dim); log σ clamped to [−4, 15] as in BCQ."""
@@ -49,7 +49,7 @@ class ActionVAE(nn.Module):
 
     def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """p(a | s, z): an action inside the box, (…, action_dim)."""
-        return self.mid + self.half * self.decode_unit(obs, z)
+        return self.mid_point + self.half_range * self.decode_unit(obs, z)
 
     def losses(self, obs: torch.Tensor, action: torch.Tensor, generator: torch.Generator | None = None):
         """(reconstruction, KL), each averaged over the batch (summed over dimensions)."""
@@ -62,7 +62,7 @@ class ActionVAE(nn.Module):
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         """z ~ N(0, I) (n, latent_dim), clipped to ±max_latent when set."""
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device or self.mid.device)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device or self.mid_point.device)
         return z if self.max_latent is None else z.clamp(-self.max_latent, self.max_latent)
 
     def bind(self, z: torch.Tensor):
