@@ -1,6 +1,7 @@
 """GPV: the action cVAE, post-training GPV from a DDPG checkpoint, ST-GPV, variations, bad input."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -80,6 +81,12 @@ def test_gpv_trains_from_a_ddpg_checkpoint_and_variations_are_measured(fit_run, 
     assert saved["mean_pairwise_action_distance"] > 0 and saved["descriptor_std"]["episode_length"] == 0.0
     assert (out / "variations.gif").stat().st_size > 5000
     assert result["wandb_dir"].startswith(str(out / "wandb"))
+
+    from genpolicy.evaluate import evaluate  # the GPV checkpoint stands alone: its teacher is inside it
+
+    for ckpt in (summary["checkpoint"], actor_ckpt):
+        ev = evaluate(ckpt, episodes=2, video=str(tmp_path / "video"), video_format="gif")
+        assert ev["episodes"] == 2 and ev["eval_return_mean"] < 0 and Path(ev["video"]).stat().st_size > 5000
 
 
 def test_stgpv_trains_actor_and_cvae_together(fit_run):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genpolicy._configs import config_dir
-from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
+from genpolicy.fit import InputError, json_cli, restore
 
 
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
@@ -27,10 +27,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         raise InputError(f"episodes must be an integer ≥ 1, got {episodes!r}")
     if video_format not in ("mp4", "gif"):
         raise InputError(f"video_format must be mp4 or gif, got {video_format!r}")
-    ckpt = load_checkpoint(ckpt_path)
-    env, _, module = build(OmegaConf.create(ckpt["genpolicy"]["config"]))
-    check_compatible(ckpt["state_dict"], module.state_dict(), ckpt_path)
-    module.load_state_dict(ckpt["state_dict"])
+    env, module, _ = restore(ckpt_path)
     module.to(torch.device(device)).eval()
     evaluator = PopulationEvaluator(env)
     try:
@@ -48,7 +45,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
     }
     if video:
         name = f"{env.id}_gen{int(module.generation)}.{video_format}"
-        act = module.policy.bind(module.test_policies()[:1])
+        act = module.video_act() if hasattr(module, "video_act") else module.policy.bind(module.test_policies()[:1])
         out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device))
     return out
 

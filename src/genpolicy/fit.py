@@ -102,6 +102,18 @@ def check_compatible(saved: dict, expected: dict, path: str) -> None:
                          + "; ".join(problems[:3]))
 
 
+def restore(path: str):
+    """(env spec, module, config) rebuilt from a checkpoint's own config and loaded with its weights."""
+    ckpt = load_checkpoint(path)
+    cfg = OmegaConf.create(ckpt["genpolicy"]["config"])
+    if "actor_ckpt" in cfg.method:  # a GPV checkpoint carries its teacher: the original file is not needed
+        cfg.method.actor_ckpt = str(path)
+    env, _, module = build(cfg)
+    check_compatible(ckpt["state_dict"], module.state_dict(), path)
+    module.load_state_dict(ckpt["state_dict"])
+    return env, module, cfg
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")

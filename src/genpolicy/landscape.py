@@ -18,10 +18,10 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genpolicy._configs import config_dir
-from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
+from genpolicy.fit import InputError, json_cli, restore
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
 
@@ -69,14 +69,10 @@ def landscape(cfg: DictConfig) -> dict:
         raise InputError(f"episodes must be an integer ≥ 1, got {cfg.episodes!r}")
     if not cfg.range > 0:
         raise InputError(f"range must be > 0, got {cfg.range!r}")
-    ckpt = load_checkpoint(cfg.ckpt_path)
-    run_cfg = OmegaConf.create(ckpt["genpolicy"]["config"])
-    env, _, module = build(run_cfg)
-    if module.genome is None:
+    env, module, run_cfg = restore(cfg.ckpt_path)
+    if getattr(module, "genome", None) is None:
         raise InputError(f"checkpoint {cfg.ckpt_path} has no latent space: its method ({run_cfg.method._target_}) "
-                         "evolves policy weights directly; a landscape needs a PGEN checkpoint (method=pgen)")
-    check_compatible(ckpt["state_dict"], module.state_dict(), cfg.ckpt_path)
-    module.load_state_dict(ckpt["state_dict"])
+                         "does not evolve a generator; a landscape needs a PGEN checkpoint (method=pgen)")
     dims = [int(d) for d in cfg.dims]
     if len(dims) != 2 or len(set(dims)) != 2 or not all(0 <= d < module.genome.latent_dim for d in dims):
         raise InputError(f"dims must be two different latent dimensions in [0, {module.genome.latent_dim}), got {dims}")

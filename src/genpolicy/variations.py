@@ -16,27 +16,20 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genpolicy._configs import config_dir
-from genpolicy.fit import InputError, build, check_compatible, json_cli, load_checkpoint
+from genpolicy.fit import InputError, json_cli, restore
 from genpolicy.population.noise import member_seed
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
 
 def load_gpv(path: str):
     """(env, module) of a GPV or ST-GPV checkpoint."""
-    ckpt = load_checkpoint(path)
-    cfg = OmegaConf.create(ckpt["genpolicy"]["config"])
-    target = str(cfg.method.get("_target_", ""))
-    if not target.endswith(("GPVModule", "STGPVModule")):
-        raise InputError(f"checkpoint {path} is not a GPV checkpoint (its method is {target}); variations need "
-                         "method=gpv (experiment=gpv_*) or method=stgpv (experiment=stgpv_*)")
-    if target.endswith(".GPVModule"):
-        cfg.method.actor_ckpt = path  # the teacher's weights are inside this checkpoint
-    env, _, module = build(cfg)
-    check_compatible(ckpt["state_dict"], module.state_dict(), path)
-    module.load_state_dict(ckpt["state_dict"])
+    env, module, cfg = restore(path)
+    if not hasattr(module, "cvae"):
+        raise InputError(f"checkpoint {path} is not a GPV checkpoint (its method is {cfg.method._target_}); variations "
+                         "need method=gpv (experiment=gpv_*) or method=stgpv (experiment=stgpv_*)")
     return env, module.eval()
 
 

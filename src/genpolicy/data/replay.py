@@ -59,8 +59,10 @@ class ReplayDataModule(L.LightningDataModule):
         self._pending: dict | None = None  # state loaded before setup()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.collector is None:
-            self.collector = StepCollector(self.env, self.n_envs, self.seed, self.noise, self.warmup_steps)
+        if self.collector is None:  # under DDP every rank collects its own, differently seeded experience
+            rank = self.trainer.global_rank if self.trainer is not None else 0
+            seed = self.seed if rank == 0 else member_seed(self.seed, 1000 + rank)
+            self.collector = StepCollector(self.env, self.n_envs, seed, self.noise, self.warmup_steps)
             self.buffer = ReplayBuffer(self.capacity, self.env.obs_dim, self.env.action_dim)
             self.evaluator = PopulationEvaluator(self.env)
         if self._pending is not None:

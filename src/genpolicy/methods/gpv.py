@@ -101,6 +101,10 @@ class GPVModule(L.LightningModule):
         return play_variations(self.cvae, evaluator or self.trainer.datamodule.evaluator,
                                episodes or self.eval_episodes, self.seed, seed, self.device)
 
+    def video_act(self):
+        """The variation at the latent mean z = 0 (what ``genpolicy.evaluate video=`` records)."""
+        return self.cvae.bind(torch.zeros(1, self.cvae.latent_dim, device=self.device))
+
     def configure_optimizers(self):
         return torch.optim.Adam(self.cvae.parameters(), lr=self.lr)
 
