@@ -12,12 +12,11 @@ goal (≤ 50 s and ≥ −200; Stable-Baselines3's DDPG takes ~100 s on a 2-core
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
-from bench_es import machine, run_one
+from bench_es import machine, run_one, save_json
 
 GOAL_S, GOAL_RETURN = 50.0, -200.0
 
@@ -46,10 +45,7 @@ def main() -> None:
     print(f"median: {summary['median_wall_s']:.1f} s, return {summary['median_return']:.1f}")
     result = {"machine": machine(), "experiment": args.experiment, "overrides": extra, "runs": rows, **summary,
               "date": time.strftime("%Y-%m-%d")}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    save_json(args.json, result)
 
 
 if __name__ == "__main__":

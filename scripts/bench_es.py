@@ -33,6 +33,14 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def save_json(path: Path | None, result: dict) -> None:
+    """Write a benchmark's result (when ``--json`` was given)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
 def run_one(experiment: str, seed: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
@@ -74,10 +82,7 @@ def main() -> None:
             print(f"{experiment:<16}{seed:>5}{str(r['solved']):>8}{ret:>18}{r['generations']:>6}"
                   f"{r['env_steps']:>12,}{r['process_wall_s']:>9.1f}{r['peak_rss_mb']:>8.0f}", flush=True)
     result = {"machine": machine(), "runs": rows, "date": time.strftime("%Y-%m-%d")}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    save_json(args.json, result)
 
 
 if __name__ == "__main__":

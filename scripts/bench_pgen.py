@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_es import machine
+from bench_es import machine, save_json
 
 
 def first(rows: list[dict], key: str, threshold: float) -> dict | None:
@@ -82,10 +82,7 @@ def main() -> None:
                 print(f"landscape: grid mean {r['landscape']['grid_mean']:.1f}, max {r['landscape']['grid_max']:.1f}")
     result = {"machine": machine(), "experiment": args.experiment, "threshold": args.threshold,
               "overrides": args.overrides, "runs": rows, "date": time.strftime("%Y-%m-%d")}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    save_json(args.json, result)
 
 
 if __name__ == "__main__":

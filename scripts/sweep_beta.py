@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_es import machine
+from bench_es import machine, save_json
 
 
 def run(cmd: list[str]) -> str:
@@ -97,10 +97,7 @@ def main() -> None:
     print(f"actor return: {rows[0]['actor_return']:.1f}")
     result = {"machine": machine(), "experiment": args.experiment, "actor_ckpt": str(args.actor_ckpt), "n": args.n,
               "episodes": args.episodes, "rows": rows, "date": time.strftime("%Y-%m-%d")}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    save_json(args.json, result)
     if args.plot:
         plot(rows, args.plot, args.experiment)
         print(f"wrote {args.plot}")

@@ -1,7 +1,7 @@
 """LightningDataModules that feed the methods."""
 
-from genpolicy.data.demonstrations import DemonstrationDataModule, DemonstrationStream
+from genpolicy.data.demonstrations import DemonstrationDataModule
 from genpolicy.data.generation import GenerationDataModule, GenerationStream
-from genpolicy.data.replay import ReplayDataModule, ReplayStream
+from genpolicy.data.replay import ItemStream, ReplayDataModule
 
-__all__ = ["DemonstrationDataModule", "DemonstrationStream", "GenerationDataModule", "GenerationStream", "ReplayDataModule", "ReplayStream"]
+__all__ = ["DemonstrationDataModule", "GenerationDataModule", "GenerationStream", "ItemStream", "ReplayDataModule"]

@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from genpolicy._checks import integer
+from genpolicy.data.replay import ItemStream
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.population.noise import member_seed, member_seeds
 from genpolicy.rollout.evaluator import PopulationEvaluator
-
-
-class DemonstrationStream(IterableDataset):
-    def __init__(self, datamodule: "DemonstrationDataModule") -> None:
-        self.datamodule = datamodule
-
-    def __iter__(self):
-        while True:
-            yield self.datamodule.next_item()
 
 
 class DemonstrationDataModule(L.LightningDataModule):
@@ -50,7 +42,7 @@ class DemonstrationDataModule(L.LightningDataModule):
             self.teacher_returns, self.env_steps = result.returns.flatten(), result.env_steps
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(DemonstrationStream(self), batch_size=None)
+        return DataLoader(ItemStream(self), batch_size=None)
 
     def next_item(self) -> dict:
         idx = torch.randint(len(self.states), (self.updates_per_item, self.batch_size), generator=self.sampler)

@@ -28,8 +28,10 @@ from genpolicy.rollout.exploration import make_noise
 from genpolicy.rollout.replay import ReplayBuffer
 
 
-class ReplayStream(IterableDataset):
-    def __init__(self, datamodule: "ReplayDataModule") -> None:
+class ItemStream(IterableDataset):
+    """Endless: each item is ``datamodule.next_item()`` (made in the main process, with the live module)."""
+
+    def __init__(self, datamodule) -> None:
         self.datamodule = datamodule
 
     def __iter__(self):
@@ -70,7 +72,7 @@ class ReplayDataModule(L.LightningDataModule):
             self.load_state_dict(state)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(ReplayStream(self), batch_size=None)
+        return DataLoader(ItemStream(self), batch_size=None)
 
     def next_item(self) -> dict:
         module = self.trainer.lightning_module

@@ -21,6 +21,7 @@ import torch
 
 from genpolicy._checks import integer, positive
 from genpolicy.methods.population import eval_seeds
+from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.methods.td3 import TD3Module, log_round
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.policies.population_policy import PopulationPolicy
@@ -64,9 +65,10 @@ def load_teacher(policy: PopulationPolicy, path: str, env_id: str) -> None:
     policy.net.load_state_dict(weights)
 
 
-class GPVModule(L.LightningModule):
+class GPVModule(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
+    rng_streams = {"cvae": 13}
 
     def __init__(self, policy: PopulationPolicy, actor_ckpt: str | None = None, env_id: str | None = None,
                  latent_dim: int = 8, hidden=(256, 256), activation: str = "relu", beta: float = 0.5,
@@ -89,7 +91,6 @@ class GPVModule(L.LightningModule):
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self.latest_test: tuple[int, float] | None = None
         self._sums, self._started = torch.zeros(2), time.perf_counter()
-        self._gen: torch.Generator | None = None
 
     def teacher_params(self) -> torch.Tensor:
         return torch.nn.utils.parameters_to_vector(self.policy.net.parameters()).detach()[None]
@@ -114,21 +115,10 @@ class GPVModule(L.LightningModule):
             self.env_steps.fill_(dm.env_steps)
         log_round(self, {"gpv/teacher_return": float(dm.teacher_returns.mean()), "gpv/dataset_size": float(len(dm.states))})
 
-    def _generator(self) -> torch.Generator:
-        if self._gen is None or self._gen.device != self.device:
-            self._gen = torch.Generator(device=self.device).manual_seed(member_seed(self.seed, 13))
-        return self._gen
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["cvae_rng"] = self._generator().get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._generator().set_state(checkpoint["cvae_rng"])
-
     def training_step(self, item: dict, batch_idx: int) -> None:
         opt = self.optimizers()
         for obs, action in zip(item["obs"], item["action"]):
-            recon, kl = self.cvae.losses(obs, action, self._generator())
+            recon, kl = self.cvae.losses(obs, action, self.rng("cvae"))
             opt.zero_grad(set_to_none=True)
             self.manual_backward(recon + self.beta * kl)
             opt.step()
@@ -162,40 +152,28 @@ class STGPVModule(TD3Module):
     """TD3/DDPG + a cVAE trained alongside on replay states against the current actor; the cVAE's
     samples explore. Tests report the actor; ``gpv/variation_return`` reports the cVAE's variations."""
 
+    rng_streams = {**TD3Module.rng_streams, "cvae": 13, "explore": 14}
+
     def __init__(self, policy: PopulationPolicy, latent_dim: int = 8, cvae_hidden=(256, 256),
                  cvae_activation: str = "relu", beta: float = 0.5, max_latent: float | None = None,
                  cvae_lr: float = 1e-3, **td3) -> None:
         super().__init__(policy, **td3)
         self.cvae = make_cvae(policy, latent_dim, cvae_hidden, cvae_activation, beta, max_latent)
         self.beta, self.cvae_lr = float(beta), positive("cvae_lr", cvae_lr)
-        self._explore_gen: torch.Generator | None = None
 
     def configure_optimizers(self):
         return [*super().configure_optimizers(), torch.optim.Adam(self.cvae.parameters(), lr=self.cvae_lr)]
 
-    def _explorer(self) -> torch.Generator:
-        if self._explore_gen is None or self._explore_gen.device != self.device:
-            self._explore_gen = torch.Generator(device=self.device).manual_seed(member_seed(self.seed, 14))
-        return self._explore_gen
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["explore_rng"] = self._explorer().get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self._explorer().set_state(checkpoint["explore_rng"])
-
     @torch.no_grad()
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         obs = obs.to(self.device)
-        return self.cvae.decode(obs, self.cvae.sample_latents(len(obs), self._explorer(), self.device))
+        return self.cvae.decode(obs, self.cvae.sample_latents(len(obs), self.rng("explore"), self.device))
 
     def _update(self, b: dict, actor_opt, critic_opt, cvae_opt=None) -> None:
         super()._update(b, actor_opt, critic_opt)
         with torch.no_grad():
             target = self.act(b["obs"])  # the current actor's choice in replayed states
-        recon, kl = self.cvae.losses(b["obs"], target, self._generator())
+        recon, kl = self.cvae.losses(b["obs"], target, self.rng("cvae"))
         cvae_opt.zero_grad(set_to_none=True)
         self.manual_backward(recon + self.beta * kl)
         cvae_opt.step()

@@ -23,9 +23,9 @@ import torch
 
 from genpolicy._checks import integer, positive
 from genpolicy.methods.population import eval_seeds
+from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
-from genpolicy.population.noise import member_seed
 from genpolicy.rollout.evaluator import RolloutResult
 
 
@@ -36,9 +36,10 @@ def log_round(module: L.LightningModule, stats: dict) -> None:
         logger.log_metrics(stats, step=int(module.generation))
 
 
-class TD3Module(L.LightningModule):
+class TD3Module(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
+    rng_streams = {"target_noise": 9}
 
     def __init__(self, policy: PopulationPolicy, critic_hidden=(400, 300), critic_activation: str = "relu",
                  twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,
@@ -74,7 +75,6 @@ class TD3Module(L.LightningModule):
         self.register_buffer("low", policy.head.low.clone())
         self.register_buffer("high", policy.head.high.clone())
         self.latest_test: tuple[int, float] | None = None
-        self._noise_gen: torch.Generator | None = None
         self._round = self._fresh_round()
 
     # ---------------------------------------------------------------- acting
@@ -101,17 +101,6 @@ class TD3Module(L.LightningModule):
         return [torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr),
                 torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)]
 
-    def _generator(self) -> torch.Generator:
-        if self._noise_gen is None or self._noise_gen.device != self.device:
-            self._noise_gen = torch.Generator(device=self.device).manual_seed(member_seed(self.seed, 9))
-        return self._noise_gen
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["target_noise_rng"] = self._generator().get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._generator().set_state(checkpoint["target_noise_rng"])
-
     # ---------------------------------------------------------------- one item: collected steps + k updates
     def training_step(self, item: dict, batch_idx: int) -> None:
         opts = self.optimizers()
@@ -134,7 +123,7 @@ class TD3Module(L.LightningModule):
         with torch.no_grad():
             next_action = self.act(next_obs, self.actor_target)
             if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
-                eps = torch.randn(next_action.shape, generator=self._generator(), device=self.device)
+                eps = torch.randn(next_action.shape, generator=self.rng("target_noise"), device=self.device)
                 half = (self.high - self.low) / 2
                 eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * half
                 next_action = torch.maximum(torch.minimum(next_action + eps, self.high), self.low)

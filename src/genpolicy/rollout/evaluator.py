@@ -14,7 +14,7 @@ memory at once; a population is either a (P, D) tensor or any object with ``len(
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
