@@ -21,8 +21,17 @@ class Critics(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], -1)  # (B, obs_dim + action_dim)
-        return torch.stack([net(x).squeeze(-1) for net in self.nets])
+        return torch.stack([_q(net, x) for net in self.nets])
 
     def first(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Q_1(s, a) (B,): the critic the actor climbs."""
-        return self.nets[0](torch.cat([obs, action], -1)).squeeze(-1)
+        return _q(self.nets[0], torch.cat([obs, action], -1))
+
+
+def _q(net: MLP, x: torch.Tensor) -> torch.Tensor:
+    """Q (B,). Under bf16 autocast the hidden layers run in bf16 but the last layer in float32, so
+    values and TD targets keep float32 resolution (bf16 would round a Q of −500 to ±2)."""
+    for layer in net.layers[:-1]:
+        x = net._act(layer(x))
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return net.layers[-1](x.float()).squeeze(-1)
