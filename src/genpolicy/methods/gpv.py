@@ -122,6 +122,8 @@ class GPVModule(SeededRNGs, L.LightningModule):
             opt.zero_grad(set_to_none=True)
             self.manual_backward(recon + self.beta * kl)
             opt.step()
+            if torch.is_autocast_enabled(self.device.type):  # cached low-precision weights are stale now
+                torch.clear_autocast_cache()
             self._sums += torch.stack([recon.detach(), kl.detach()]).cpu()
             self.updates += 1
             if int(self.updates) % self.round_steps == 0:

@@ -112,6 +112,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
         batch = item["batch"]
         for j in range(int(item["updates"])):
             self._update({k: v[j] for k, v in batch.items()}, *opts)
+            if torch.is_autocast_enabled(self.device.type):  # cached low-precision weights are stale now
+                torch.clear_autocast_cache()
         self.env_steps += int(item["env_steps"])
         r = self._round
         r["returns"].extend(item["episode_returns"].tolist())
