@@ -91,6 +91,19 @@ def test_resume_continues_counters_and_optimisers(fit_run, tmp_path):
     assert b["optimizer_states"][1]["state"][0]["step"] > a["optimizer_states"][1]["state"][0]["step"]
 
 
+def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
+    first, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "generations=2", "data.save_replay=true",
+                       run_dir=tmp_path / "a")
+    a = load_checkpoint(first["checkpoint"])
+    replay = a["ReplayDataModule"]["replay"]
+    assert replay["size"] == 400 and replay["obs"].shape == (400, 3)  # every collected transition
+    resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "data.save_replay=true",
+                         f"resume={first['checkpoint']}", run_dir=tmp_path / "b")
+    b = load_checkpoint(resumed["checkpoint"])
+    assert int(b["state_dict"]["updates"]) == int(a["state_dict"]["updates"]) + 200  # updating from the first step
+    assert b["ReplayDataModule"]["replay"]["size"] == 600
+
+
 @pytest.mark.parametrize("overrides, message", [
     (("env=cartpole",), "needs box actions"),
     (("method.gamma=1.5",), "gamma must be in"),

@@ -22,7 +22,7 @@ import torch
 from genpolicy._checks import integer, positive
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
-from genpolicy.methods.td3 import TD3Module, log_round
+from genpolicy.methods.td3 import TD3Module, log_round, next_item
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed
@@ -115,7 +115,8 @@ class GPVModule(SeededRNGs, L.LightningModule):
             self.env_steps.fill_(dm.env_steps)
         log_round(self, {"gpv/teacher_return": float(dm.teacher_returns.mean()), "gpv/dataset_size": float(len(dm.states))})
 
-    def training_step(self, item: dict, batch_idx: int) -> None:
+    def training_step(self, dataloader_iter) -> None:
+        item = next_item(self, dataloader_iter)  # pulled, not prefetched: the sampler state stays exact
         opt = self.optimizers()
         for obs, action in zip(item["obs"], item["action"]):
             recon, kl = self.cvae.losses(obs, action, self.rng("cvae"))
@@ -143,9 +144,9 @@ class GPVModule(SeededRNGs, L.LightningModule):
             self.latest_test = (gen - 1, float(test.returns.mean()))
             stats |= {"eval/return_mean": self.latest_test[1], "eval/return_std": float(test.returns.std(unbiased=False))}
         log_round(self, stats)
-        self.log("gen", float(gen), prog_bar=True, logger=False)
+        self.log("gen", float(gen), prog_bar=True, logger=False, batch_size=1)
         if self.latest_test is not None:
-            self.log("test", self.latest_test[1], prog_bar=True, logger=False)
+            self.log("test", self.latest_test[1], prog_bar=True, logger=False, batch_size=1)
         self._sums.zero_()
         self._started = time.perf_counter()
 

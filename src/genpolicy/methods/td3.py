@@ -34,6 +34,12 @@ def _fused(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda") else {}
 
 
+def next_item(module: L.LightningModule, dataloader_iter) -> dict:
+    """The next item of a data module's stream, on the module's device."""
+    item, _, _ = next(dataloader_iter)
+    return module.transfer_batch_to_device(item, module.device, 0)
+
+
 def log_round(module: L.LightningModule, stats: dict) -> None:
     """Log once per round, at step = rounds done (``self.log`` in a step that logs nothing else would
     repeat the last values on every training step)."""
@@ -107,7 +113,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
                 torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **_fused(self.device))]
 
     # ---------------------------------------------------------------- one item: collected steps + k updates
-    def training_step(self, item: dict, batch_idx: int) -> None:
+    def training_step(self, dataloader_iter) -> None:
+        # The item is pulled here, not prefetched by Lightning: it is collected with the actor as it
+        # is now, and no collected step is ever left uncounted when a run stops or is checkpointed.
+        item = next_item(self, dataloader_iter)
         opts = self.optimizers()
         batch = item["batch"]
         for j in range(int(item["updates"])):
@@ -188,7 +197,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
             self.latest_test = (gen - 1, mean)
             stats |= {"eval/return_mean": mean, "eval/return_std": float(test.returns.std(unbiased=False))}
         log_round(self, stats)
-        self.log("gen", float(gen), prog_bar=True, logger=False)
+        self.log("gen", float(gen), prog_bar=True, logger=False, batch_size=1)
         if self.latest_test is not None:
-            self.log("test", self.latest_test[1], prog_bar=True, logger=False)
+            self.log("test", self.latest_test[1], prog_bar=True, logger=False, batch_size=1)
         self._round = self._fresh_round()
