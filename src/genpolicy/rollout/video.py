@@ -3,6 +3,7 @@ policies side by side in one tiled GIF (PGEN's gallery, GPV's variations)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from genpolicy.envs.registry import EnvSpec
 
 
 def _imageio():
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-rendered envs: headless, no display warnings
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         import imageio.v2 as imageio
     except ImportError:
