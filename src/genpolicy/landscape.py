@@ -34,6 +34,25 @@ def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarr
     return axis, z
 
 
+def plot_landscape(path: Path, axis: np.ndarray, mean: np.ndarray, dims, env_id: str, episodes: int) -> None:
+    """Heatmap of the grid's mean returns (axes in latent units) with a colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(axis)
+    fig, ax = plt.subplots(figsize=(5.5, 4.7))
+    im = ax.imshow(mean.T, origin="lower", extent=(axis[0], axis[-1], axis[0], axis[-1]), cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=ax, label=f"mean return over {episodes} episodes")
+    ax.set_xlabel(f"latent z[{dims[0]}]")
+    ax.set_ylabel(f"latent z[{dims[1]}]")
+    ax.set_title(f"{env_id}\ngenerator landscape ({n}×{n})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def action_diversity(module, policies: torch.Tensor, states: torch.Tensor) -> float:
     """Mean pairwise distance between the actions (discrete: one-hot) of the policies on the probe states."""
     with torch.no_grad():
@@ -95,20 +114,7 @@ def landscape(cfg: DictConfig) -> dict:
     mean = returns.mean(-1)
     np.savez(out / "landscape.npz", axis=axis, dims=np.array(dims), returns=returns, mean=mean)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    im = ax.imshow(mean.T, origin="lower", extent=(axis[0], axis[-1], axis[0], axis[-1]), cmap="viridis", aspect="auto")
-    fig.colorbar(im, ax=ax, label=f"mean return over {E} episodes")
-    ax.set_xlabel(f"latent z[{dims[0]}]")
-    ax.set_ylabel(f"latent z[{dims[1]}]")
-    ax.set_title(f"{env.id}: generator landscape ({n}×{n})")
-    fig.tight_layout()
-    fig.savefig(out / "landscape.png", dpi=120)
-    plt.close(fig)
+    plot_landscape(out / "landscape.png", axis, mean, dims, env.id, E)
 
     threshold = float(cfg.threshold) if cfg.threshold is not None else env.goal
     probes = probe_states(env, module, policies[(n * n) // 2], int(cfg.probe_states), int(cfg.seed))
