@@ -217,7 +217,7 @@ def _is_fresh_hydra_dir(run_dir: Path) -> bool:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="fit")
 def main(cfg: DictConfig) -> None:
     logging.getLogger("lightning.pytorch").propagate = False  # Lightning prints itself; no echo via Hydra
-    warnings.filterwarnings("ignore", message=r".*(LeafSpec|does not have many workers).*")
+    warnings.filterwarnings("ignore", message=r".*(LeafSpec|does not have many workers|dataloader_iter).*")
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         run(cfg, run_dir)
