@@ -110,6 +110,7 @@ class GPVModule(SeededRNGs, L.LightningModule):
         return torch.optim.Adam(self.cvae.parameters(), lr=self.lr)
 
     def on_fit_start(self) -> None:
+        self._sums = self._sums.to(self.device)
         dm = self.trainer.datamodule
         if int(self.env_steps) == 0:
             self.env_steps.fill_(dm.env_steps)
@@ -125,7 +126,7 @@ class GPVModule(SeededRNGs, L.LightningModule):
             opt.step()
             if torch.is_autocast_enabled(self.device.type):  # cached low-precision weights are stale now
                 torch.clear_autocast_cache()
-            self._sums += torch.stack([recon.detach(), kl.detach()]).cpu()
+            self._sums += torch.stack([recon.detach(), kl.detach()]).to(self._sums)  # no per-update device sync
             self.updates += 1
             if int(self.updates) % self.round_steps == 0:
                 self._end_round()

@@ -172,8 +172,11 @@ class TD3Module(SeededRNGs, L.LightningModule):
         """Extra per-round metrics of subclasses."""
         return {}
 
+    def on_train_start(self) -> None:
+        self._round = self._fresh_round()  # the loss sums live on the training device
+
     def _fresh_round(self) -> dict:
-        zero = torch.zeros(())
+        zero = torch.zeros((), device=self.device)
         return {"returns": [], "lengths": [], "steps": 0, "critic_loss": zero, "q": zero.clone(),
                 "actor_loss": zero.clone(), "n_critic": 0, "n_actor": 0, "started": time.perf_counter()}
 
