@@ -24,6 +24,7 @@ import torch
 from genpolicy._checks import integer, positive
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
+from genpolicy.nets import fused
 from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.rollout.evaluator import RolloutResult
@@ -56,7 +57,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
                  twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,
                  policy_delay: int = 2, gamma: float = 0.99, tau: float = 0.005, actor_lr: float = 1e-3,
                  critic_lr: float = 1e-3, rounds: int = 100, round_steps: int = 1000, eval_every: int = 1,
-                 eval_episodes: int = 10, seed: int = 0) -> None:
+                 eval_episodes: int = 10, items_per_step: int = 16, seed: int = 0) -> None:
         super().__init__()
         if policy.head.kind != "box":
             raise ValueError("DDPG/TD3 need a continuous (Box) action space")
@@ -79,6 +80,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.actor_lr, self.critic_lr = positive("actor_lr", actor_lr), positive("critic_lr", critic_lr)
         self.rounds, self.round_steps = integer("rounds", rounds), integer("round_steps", round_steps)
         self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
+        self.items_per_step = integer("items_per_step", items_per_step)
         self.seed = int(seed)
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
@@ -95,8 +97,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
 
     @torch.no_grad()
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
-        """The collector's policy (it adds the exploration noise)."""
-        return self.act(obs.to(self.device))
+        """The collector's policy (it adds the exploration noise); float32 (a few rows: casting the
+        weights for bf16 would cost more than the product)."""
+        with torch.autocast(self.device.type, enabled=False):
+            return self.act(obs.to(self.device))
 
     def test_policies(self) -> torch.Tensor:
         return torch.nn.utils.parameters_to_vector(self.actor.parameters()).detach()[None]  # (1, D)
@@ -114,59 +118,106 @@ class TD3Module(SeededRNGs, L.LightningModule):
 
     # ---------------------------------------------------------------- one item: collected steps + k updates
     def training_step(self, dataloader_iter) -> None:
-        # The item is pulled here, not prefetched by Lightning: it is collected with the actor as it
-        # is now, and no collected step is ever left uncounted when a run stops or is checkpointed.
-        item = next_item(self, dataloader_iter)
+        # Items are pulled here, not prefetched by Lightning: each is collected with the actor as it is
+        # now, and no collected step is ever left uncounted when a run stops or is checkpointed. One
+        # Lightning step takes up to ``items_per_step`` items (its own overhead would otherwise rival a
+        # small update) and always ends at a round's end, where callbacks test and checkpoint.
         opts = self.optimizers()
+        for _ in range(self.items_per_step):
+            if self._train_item(next_item(self, dataloader_iter), opts):
+                break
+
+    def _train_item(self, item: dict, opts) -> bool:
+        """The item's k updates and counters; True when it ended a round."""
         batch = item["batch"]
         for j in range(int(item["updates"])):
             self._update({k: v[j] for k, v in batch.items()}, *opts)
-            if torch.is_autocast_enabled(self.device.type):  # cached low-precision weights are stale now
-                torch.clear_autocast_cache()
         self.env_steps += int(item["env_steps"])
         r = self._round
         r["returns"].extend(item["episode_returns"].tolist())
         r["lengths"].extend(item["episode_lengths"].tolist())
         r["steps"] += int(item["env_steps"])
-        if int(self.env_steps) // self.round_steps > int(self.generation):
-            self.generation.fill_(int(self.env_steps) // self.round_steps)
-            self._end_round()
+        if int(self.env_steps) // self.round_steps <= int(self.generation):
+            return False
+        self.generation.fill_(int(self.env_steps) // self.round_steps)
+        self._end_round()
         if int(self.generation) >= self.rounds:
             self.trainer.should_stop = True
+        return True
 
     def _update(self, b: dict, actor_opt, critic_opt) -> None:
+        """One critic update and, every ``policy_delay``-th, one actor update and target Polyak step, with
+        the hand-written passes of nets/fused.py: bfloat16 hidden layers under bf16-mixed precision,
+        float32 otherwise (no autograd, no autocast inside)."""
+        dtype = torch.get_autocast_dtype(self.device.type) if torch.is_autocast_enabled(self.device.type) else torch.float32
+        nets = self._shadows(dtype)
+        with torch.autocast(self.device.type, enabled=False), torch.no_grad():
+            self._critic_update(b, {k: nets[k].refresh() for k in ("actor_target", "critic_target", "critic")}, critic_opt)
+            if int(self.updates) % self.policy_delay == 0:
+                self._actor_update(b["obs"], nets["actor"].refresh(), nets["critic"].refresh().first(), actor_opt)
+                for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
+                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
+
+    def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
+        """The networks' batched compute-dtype copies (made once per dtype and device)."""
+        key = (dtype, self.device)
+        cache = self.__dict__.setdefault("_shadow_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = {"actor": fused.Shadow([self.actor], dtype), "actor_target": fused.Shadow([self.actor_target], dtype),
+                          "critic": fused.Shadow(self.critic.nets, dtype),
+                          "critic_target": fused.Shadow(self.critic_target.nets, dtype)}
+        return cache[key]
+
+    def _critic_update(self, b: dict, nets: dict[str, fused.Stack], critic_opt) -> None:
         obs, action, reward, next_obs, terminated = b["obs"], b["action"], b["reward"], b["next_obs"], b["terminated"]
-        with torch.no_grad():
-            next_action = self.act(next_obs, self.actor_target)
-            if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
-                eps = torch.randn(next_action.shape, generator=self.rng("target_noise"), device=self.device)
-                half = (self.high - self.low) / 2
-                eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * half
-                next_action = torch.maximum(torch.minimum(next_action + eps, self.high), self.low)
-            target_q = self.critic_target(next_obs, next_action).min(0).values  # (B,)
-            y = reward + self.gamma * (1.0 - terminated) * target_q
-        q = self.critic(obs, action)  # (n, B)
-        critic_loss = (q - y).square().mean(1).sum()
-        critic_opt.zero_grad(set_to_none=True)
-        self.manual_backward(critic_loss)
+        next_action = self.policy.head(fused.forward(nets["actor_target"], next_obs[None])[0])
+        if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
+            eps = torch.randn(next_action.shape, generator=self.rng("target_noise"), device=self.device)
+            half = (self.high - self.low) / 2
+            eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * half
+            next_action = torch.maximum(torch.minimum(next_action + eps, self.high), self.low)
+        target_q = fused.forward(nets["critic_target"], torch.cat([next_obs, next_action], -1)[None]).min(0).values[:, 0]
+        y = reward + self.gamma * (1.0 - terminated) * target_q  # (B,)
+        critic, tape = nets["critic"], fused.Tape()
+        q = fused.forward(critic, torch.cat([obs, action], -1)[None], tape)[..., 0]  # (n, B)
+        err = q - y
+        critic_loss = err.square().mean(1).sum()
+        grads, _ = fused.backward(critic, tape, (2 / len(y)) * err[..., None])
+        fused.write_grads(self.critic.nets, grads)
+        self._all_reduce_grads(self.critic)
         critic_opt.step()
         self.updates += 1
         r = self._round
-        r["critic_loss"] += critic_loss.detach()
-        r["q"] += q.detach()[0].mean()
+        r["critic_loss"] += critic_loss
+        r["q"] += q[0].mean()
         r["n_critic"] += 1
-        if int(self.updates) % self.policy_delay == 0:
-            self.critic.requires_grad_(False)  # the actor's loss needs no critic weight gradients
-            actor_loss = -self.critic.first(obs, self.act(obs)).mean()
-            actor_opt.zero_grad(set_to_none=True)
-            self.manual_backward(actor_loss)
-            actor_opt.step()
-            self.critic.requires_grad_(True)
-            with torch.no_grad():
-                for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
-                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
-            r["actor_loss"] += actor_loss.detach()
-            r["n_actor"] += 1
+
+    def _actor_update(self, obs: torch.Tensor, actor: fused.Stack, critic: fused.Stack, actor_opt) -> None:
+        """Ascend Q_1(s, π(s)): the gradient flows through the critic's input into the actor."""
+        actor_tape = fused.Tape()
+        out = fused.forward(actor, obs[None], actor_tape)[0]  # (B, action_dim) before the head
+        action, head_vjp = torch.func.vjp(self.policy.head, out)
+        tape = fused.Tape()
+        q = fused.forward(critic, torch.cat([obs, action], -1)[None], tape)[0, :, 0]
+        actor_loss = -q.mean()
+        _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / len(q))[None, :, None],
+                                    weight_grads=False, input_grad=True)
+        d_out = head_vjp(d_input[0, :, obs.shape[-1]:])[0]
+        grads, _ = fused.backward(actor, actor_tape, d_out[None])
+        fused.write_grads([self.actor], grads)
+        self._all_reduce_grads(self.actor)
+        actor_opt.step()
+        self._round["actor_loss"] += actor_loss
+        self._round["n_actor"] += 1
+
+    def _all_reduce_grads(self, net: torch.nn.Module) -> None:
+        """Average the hand-written gradients over DDP ranks (autograd's DDP hooks never see them)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return
+        grads = [p.grad for p in net.parameters()]
+        flat = self.trainer.strategy.reduce(torch.cat([g.reshape(-1) for g in grads]), reduce_op="mean")
+        torch._foreach_copy_(grads, [c.view_as(g) for c, g in zip(flat.split([g.numel() for g in grads]), grads)])
 
     def round_stats(self, r: dict, testing: bool) -> dict:
         """Extra per-round metrics of subclasses."""

@@ -1,0 +1,136 @@
+"""Hand-written forward and backward passes for stacks of small MLPs (the actor–critic update).
+
+An off-policy update on a CPU is dominated by per-call costs, not arithmetic: autograd's graph,
+autocast's weight casts on every call, ``addmm``'s slow bias path and a separate GEMM per critic. Here
+``n`` MLPs of one shape (TD3's twin critics; an actor is ``n = 1``) become batched matrices, cast
+once per update; every hidden layer is one ``bmm`` in the compute dtype (bfloat16 runs on AMX/tensor
+cores); the last layer — Q-values and pre-tanh actions — stays float32 (a bf16 Q of −500 would be
+rounded to ±2). The backward pass is the chain rule written out, so one update is a fixed, short
+sequence of kernels. Parameters stay in their ``nn.Linear`` modules (checkpoints are unchanged); the
+weight gradients come back in the modules' own layout, float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from genpolicy.policies.mlp import ACTIVATIONS, MLP
+
+
+@dataclass
+class Stack:
+    """``n`` same-shaped MLPs: per layer W (n, out, in) and b (n, 1, out) or None."""
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor | None]
+    activation: str
+
+    def first(self, k: int = 1) -> "Stack":
+        """The first ``k`` MLPs of the stack (views)."""
+        return Stack([w[:k] for w in self.weights], [None if b is None else b[:k] for b in self.biases], self.activation)
+
+
+@dataclass
+class Tape:
+    """What the backward pass needs: each layer's input and each hidden layer's pre-activation and output."""
+
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    pre: list[torch.Tensor] = field(default_factory=list)
+    post: list[torch.Tensor] = field(default_factory=list)
+
+
+class Shadow:
+    """Persistent batched copies of ``n`` same-shaped MLPs (hidden layers in ``dtype``, the last layer
+    float32): :meth:`refresh` re-reads every parameter in one ``_foreach_copy_`` instead of a stack
+    and a cast per tensor."""
+
+    def __init__(self, mlps: Sequence[MLP], dtype: torch.dtype = torch.float32) -> None:
+        first, last = mlps[0], len(mlps[0].layers) - 1
+        self.dtype, self.weights, self.biases = dtype, [], []
+        self._src, self._dst = [], []
+        for i, layer in enumerate(first.layers):
+            dt = torch.float32 if i == last else dtype
+            w = layer.weight.new_empty((len(mlps), *layer.weight.shape), dtype=dt)
+            b = None if layer.bias is None else layer.weight.new_empty((len(mlps), 1, layer.out_features), dtype=dt)
+            self.weights.append(w)
+            self.biases.append(b)
+            for j, m in enumerate(mlps):
+                self._src.append(m.layers[i].weight)
+                self._dst.append(w[j])
+                if b is not None:
+                    self._src.append(m.layers[i].bias)
+                    self._dst.append(b[j, 0])
+        self.net = Stack(self.weights, self.biases, first.activation)
+        self.refresh()
+
+    def refresh(self) -> Stack:
+        torch._foreach_copy_(self._dst, [p.detach() for p in self._src])
+        return self.net
+
+
+def forward(net: Stack, x: torch.Tensor, tape: Tape | None = None) -> torch.Tensor:
+    """x (n, B, in) (or (1, B, in), broadcast over the stack) → (n, B, out) float32."""
+    act, last = ACTIVATIONS[net.activation], len(net.weights) - 1
+    x = x.expand(net.weights[0].shape[0], -1, -1)
+    for i, (w, b) in enumerate(zip(net.weights, net.biases)):
+        x = x.to(w.dtype)
+        h = torch.bmm(x, w.transpose(1, 2))
+        if b is not None:
+            h.add_(b)
+        if tape is not None:
+            tape.inputs.append(x)
+        if i == last:
+            return h
+        x = act(h)
+        if tape is not None:
+            tape.pre.append(h)
+            tape.post.append(x)
+    raise AssertionError("unreachable")
+
+
+def _activation_backward(name: str, grad: torch.Tensor, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+    if name == "relu":
+        return torch.ops.aten.threshold_backward(grad, post, 0)
+    if name == "tanh":
+        return grad * (1 - post * post)
+    if name == "identity":
+        return grad
+    return torch.func.vjp(ACTIVATIONS[name], pre)[1](grad)[0]  # any other elementwise activation
+
+
+def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool = True, input_grad: bool = False):
+    """Chain rule from ∂L/∂out (n, B, out) → (per layer (∂L/∂W (n, out, in), ∂L/∂b (n, out) or None) in
+    float32 — or None without ``weight_grads`` — and ∂L/∂x (n, B, in) float32 or None)."""
+    grads, g = [], grad_out
+    for i in reversed(range(len(net.weights))):
+        w = net.weights[i]
+        g = g.to(w.dtype)
+        if weight_grads:
+            db = g.sum(1, dtype=torch.float32) if net.biases[i] is not None else None
+            grads.append((torch.bmm(g.transpose(1, 2), tape.inputs[i]).float(), db))
+        if i == 0 and not input_grad:
+            break
+        g = torch.bmm(g, w)
+        if i > 0:
+            g = _activation_backward(net.activation, g, tape.pre[i - 1], tape.post[i - 1])
+    return (grads[::-1] if weight_grads else None), (g.float() if input_grad else None)
+
+
+def write_grads(mlps: Sequence[MLP], grads) -> None:
+    """Store per-layer stacked gradients from :func:`backward` as the MLPs' parameter ``.grad``."""
+    params, values = [], []
+    for i, (dw, db) in enumerate(grads):
+        for j, m in enumerate(mlps):
+            layer = m.layers[i]
+            params.append(layer.weight)
+            values.append(dw[j])
+            if db is not None:
+                params.append(layer.bias)
+                values.append(db[j])
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.empty_like(p)
+    torch._foreach_copy_([p.grad for p in params], values)
