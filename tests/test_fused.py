@@ -8,7 +8,7 @@ import torch
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.methods.td3 import TD3Module
 from genpolicy.nets import fused
-from genpolicy.policies import PopulationPolicy
+from genpolicy.policies import BoxHead, PopulationPolicy
 from genpolicy.policies.mlp import MLP
 
 
@@ -99,3 +99,12 @@ def test_bf16_update_tracks_float32():
     assert low._shadow_cache and next(iter(low._shadow_cache))[0] == torch.bfloat16
     cos = torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0)
     assert cos > 0.99 and not torch.equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("mode", ["tanh", "clip"])
+def test_box_head_backward_matches_autograd(mode):
+    head = BoxHead([-2.0, 0.0], [2.0, 1.0], mode)
+    out = (torch.randn(50, 2, dtype=torch.float64) * 2).requires_grad_(True)
+    grad = torch.randn(50, 2, dtype=torch.float64)
+    (ref,) = torch.autograd.grad(head(out), out, grad)
+    assert torch.allclose(head.backward(out.detach(), grad), ref)

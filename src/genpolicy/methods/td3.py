@@ -197,13 +197,13 @@ class TD3Module(SeededRNGs, L.LightningModule):
         """Ascend Q_1(s, π(s)): the gradient flows through the critic's input into the actor."""
         actor_tape = fused.Tape()
         out = fused.forward(actor, obs[None], actor_tape)[0]  # (B, action_dim) before the head
-        action, head_vjp = torch.func.vjp(self.policy.head, out)
+        action = self.policy.head(out)
         tape = fused.Tape()
         q = fused.forward(critic, torch.cat([obs, action], -1)[None], tape)[0, :, 0]
         actor_loss = -q.mean()
         _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / len(q))[None, :, None],
                                     weight_grads=False, input_grad=True)
-        d_out = head_vjp(d_input[0, :, obs.shape[-1]:])[0]
+        d_out = self.policy.head.backward(out, d_input[0, :, obs.shape[-1]:])
         grads, _ = fused.backward(actor, actor_tape, d_out[None])
         fused.write_grads([self.actor], grads)
         self._all_reduce_grads(self.actor)

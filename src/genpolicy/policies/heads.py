@@ -44,6 +44,14 @@ class BoxHead:
             return low + (torch.tanh(out) + 1.0) * 0.5 * (high - low)
         return torch.maximum(torch.minimum(out, high), low)
 
+    def backward(self, out: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """∂L/∂out from ∂L/∂action (the chain rule through :meth:`__call__`, for hand-written updates)."""
+        low, high = self.low.to(out.device), self.high.to(out.device)
+        if self.mode == "tanh":
+            t = torch.tanh(out)
+            return grad * (1.0 - t * t) * (0.5 * (high - low))
+        return grad * ((out >= low) & (out <= high))
+
 
 def make_head(action_kind: str, action_dim: int, low=(), high=(), mode: str | None = None):
     """Build the head for an env's action space; ``mode`` None picks argmax / tanh."""
