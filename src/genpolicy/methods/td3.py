@@ -85,6 +85,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # critic updates
+        self.register_buffer("elapsed", torch.zeros((), dtype=torch.float64))  # training wall time (s), tests included
         self.register_buffer("low", policy.head.low.clone())
         self.register_buffer("high", policy.head.high.clone())
         self.latest_test: tuple[int, float] | None = None
@@ -250,6 +251,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
             mean = float(test.returns.mean())
             self.latest_test = (gen - 1, mean)
             stats |= {"eval/return_mean": mean, "eval/return_std": float(test.returns.std(unbiased=False))}
+        self.elapsed += time.perf_counter() - r["started"]  # summed over resumed runs, downtime excluded
+        stats["time/elapsed_s"] = float(self.elapsed)
         log_round(self, stats)
         self.log("gen", float(gen), prog_bar=True, logger=False, batch_size=1)
         if self.latest_test is not None:
