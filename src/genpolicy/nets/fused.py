@@ -64,10 +64,18 @@ class Shadow:
                     self._src.append(m.layers[i].bias)
                     self._dst.append(b[j, 0])
         self.net = Stack(self.weights, self.biases, first.activation)
+        self._seen = None
         self.refresh()
 
+    @torch.no_grad()
     def refresh(self) -> Stack:
-        torch._foreach_copy_(self._dst, [p.detach() for p in self._src])
+        """The stack, re-read from the parameters if any of them changed since the last read (an
+        optimiser step, a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's
+        version counter)."""
+        seen = tuple((p._version, p.data_ptr()) for p in self._src)
+        if seen != self._seen:
+            torch._foreach_copy_(self._dst, self._src)
+            self._seen = seen
         return self.net
 
 
@@ -102,15 +110,15 @@ def _activation_backward(name: str, grad: torch.Tensor, pre: torch.Tensor, post:
 
 
 def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool = True, input_grad: bool = False):
-    """Chain rule from ∂L/∂out (n, B, out) → (per layer (∂L/∂W (n, out, in), ∂L/∂b (n, out) or None) in
-    float32 — or None without ``weight_grads`` — and ∂L/∂x (n, B, in) float32 or None)."""
+    """Chain rule from ∂L/∂out (n, B, out) → (per layer (∂L/∂W (n, out, in) in the layer's dtype, ∂L/∂b
+    (n, out) float32 or None) — or None without ``weight_grads`` — and ∂L/∂x (n, B, in) float32 or None)."""
     grads, g = [], grad_out
     for i in reversed(range(len(net.weights))):
         w = net.weights[i]
         g = g.to(w.dtype)
         if weight_grads:
             db = g.sum(1, dtype=torch.float32) if net.biases[i] is not None else None
-            grads.append((torch.bmm(g.transpose(1, 2), tape.inputs[i]).float(), db))
+            grads.append((torch.bmm(g.transpose(1, 2), tape.inputs[i]), db))  # cast by write_grads
         if i == 0 and not input_grad:
             break
         g = torch.bmm(g, w)
