@@ -2,12 +2,12 @@
 
 An off-policy update on a CPU is dominated by per-call costs, not arithmetic: autograd's graph,
 autocast's weight casts on every call, ``addmm``'s slow bias path and a separate GEMM per critic. Here
-``n`` MLPs of one shape (TD3's twin critics; an actor is ``n = 1``) become batched matrices, cast
-once per update; every hidden layer is one ``bmm`` in the compute dtype (bfloat16 runs on AMX/tensor
+``n`` MLPs of one shape (TD3's twin critics; an actor is ``n = 1``) become batched matrices
+(:class:`Shadow`, re-read only after a parameter changed); every hidden layer is one ``bmm`` in the compute dtype (bfloat16 runs on AMX/tensor
 cores); the last layer — Q-values and pre-tanh actions — stays float32 (a bf16 Q of −500 would be
 rounded to ±2). The backward pass is the chain rule written out, so one update is a fixed, short
-sequence of kernels. Parameters stay in their ``nn.Linear`` modules (checkpoints are unchanged); the
-weight gradients come back in the modules' own layout, float32.
+sequence of kernels. Parameters stay in their ``nn.Linear`` modules (checkpoints are unchanged);
+:func:`write_grads` stores the gradients as their float32 ``.grad``.
 """
 
 from __future__ import annotations
