@@ -26,11 +26,13 @@ class DemonstrationDataModule(L.LightningDataModule):
         self.evaluator: PopulationEvaluator | None = None
         self.states = self.actions = None  # (N, obs_dim), (N, action_dim)
         self.teacher_returns: torch.Tensor | None = None
-        self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 10))
+        self.sampler: torch.Generator | None = None  # made in setup(): a Generator cannot travel to spawned ranks
 
     def setup(self, stage: str | None = None) -> None:
         if self.evaluator is None:
             self.evaluator = PopulationEvaluator(self.env)
+        if self.sampler is None:
+            self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 10))
         if self.states is None:
             module = self.trainer.lightning_module
             seeds = member_seeds(member_seed(self.seed, 11), torch.arange(self.episodes))
@@ -49,10 +51,12 @@ class DemonstrationDataModule(L.LightningDataModule):
         return {"obs": self.states[idx], "action": self.actions[idx]}
 
     def state_dict(self) -> dict:
-        return {"sampler": self.sampler.get_state()}
+        return {} if self.sampler is None else {"sampler": self.sampler.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         if state:
+            if self.sampler is None:
+                self.sampler = torch.Generator()
             self.sampler.set_state(state["sampler"])
 
     def teardown(self, stage: str | None = None) -> None:

@@ -57,7 +57,7 @@ class ReplayDataModule(L.LightningDataModule):
         self.buffer: ReplayBuffer | None = None
         self.collector: StepCollector | None = None
         self.evaluator: PopulationEvaluator | None = None
-        self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 8))
+        self.sampler: torch.Generator | None = None  # made in setup(): a Generator cannot travel to spawned ranks
         self._pending: dict | None = None  # state loaded before setup()
 
     def setup(self, stage: str | None = None) -> None:
@@ -67,6 +67,7 @@ class ReplayDataModule(L.LightningDataModule):
             self.collector = StepCollector(self.env, self.n_envs, seed, self.noise, self.warmup_steps)
             self.buffer = ReplayBuffer(self.capacity, self.env.obs_dim, self.env.action_dim)
             self.evaluator = PopulationEvaluator(self.env)
+            self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 8))
         if self._pending is not None:
             state, self._pending = self._pending, None
             self.load_state_dict(state)

@@ -180,6 +180,7 @@ class STGPVModule(TD3Module):
         recon, kl = self.cvae.losses(b["obs"], target, self.rng("cvae"))
         cvae_opt.zero_grad(set_to_none=True)
         self.manual_backward(recon + self.beta * kl)
+        self._all_reduce_grads(self.cvae)
         cvae_opt.step()
         r = self._round
         r["recon"] = r.get("recon", 0.0) + recon.detach()

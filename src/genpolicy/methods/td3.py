@@ -123,6 +123,12 @@ class TD3Module(SeededRNGs, L.LightningModule):
         # now, and no collected step is ever left uncounted when a run stops or is checkpointed. One
         # Lightning step takes up to ``items_per_step`` items (its own overhead would otherwise rival a
         # small update) and always ends at a round's end, where callbacks test and checkpoint.
+        model = self.trainer.strategy.model
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            # Hand-written gradients never pass DDP's autograd hooks: DDP stays a pass-through (set on
+            # every step — the flag was found re-armed after a round's end) and _all_reduce_grads
+            # averages every gradient over the ranks instead.
+            model.require_backward_grad_sync = False
         opts = self.optimizers()
         for _ in range(self.items_per_step):
             if self._train_item(next_item(self, dataloader_iter), opts):
@@ -213,7 +219,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self._round["n_actor"] += 1
 
     def _all_reduce_grads(self, net: torch.nn.Module) -> None:
-        """Average the hand-written gradients over DDP ranks (autograd's DDP hooks never see them)."""
+        """Average ``net``'s gradients over DDP ranks (DDP's own hooks are off, see training_step)."""
         if self._trainer is None or self.trainer.world_size == 1:
             return
         grads = [p.grad for p in net.parameters()]
