@@ -88,3 +88,17 @@ def test_kill_mid_run_leaves_loadable_last_checkpoint(tmp_path):
     proc = _run("genpolicy.fit", *TINY, f"generations={gen + 1}", f"resume={last}", f"hydra.run.dir={tmp_path / 'resumed'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["generations"] == gen + 1
+
+
+def test_video_keeps_every_kth_frame_downscaled(tmp_path):
+    import imageio.v2 as imageio
+
+    from genpolicy.envs.registry import EnvSpec
+    from genpolicy.rollout.video import record_episode
+
+    spec = EnvSpec.make("Pendulum-v1")  # 200 steps, 500×500 frames
+    out = record_episode(spec, lambda obs: torch.zeros(1, 1, 1), tmp_path / "p.gif", every=3, scale=2)
+    frames = imageio.mimread(out["video"])
+    assert out["video_steps"] == 200
+    assert len(frames) == 1 + 200 // 3 + 1  # the start, every 3rd step, the last step
+    assert frames[0].shape[:2] == (250, 250)

@@ -17,7 +17,7 @@ from genpolicy.fit import InputError, json_cli, restore
 
 
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
-             video_format: str = "mp4", device: str = "cpu") -> dict:
+             video_format: str = "mp4", device: str = "cpu", video_every: int = 1, video_scale: int = 1) -> dict:
     import torch
 
     from genpolicy.rollout import PopulationEvaluator
@@ -27,6 +27,9 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         raise InputError(f"episodes must be an integer ≥ 1, got {episodes!r}")
     if video_format not in ("mp4", "gif"):
         raise InputError(f"video_format must be mp4 or gif, got {video_format!r}")
+    for name, v in (("video_every", video_every), ("video_scale", video_scale)):
+        if int(v) != v or v < 1:
+            raise InputError(f"{name} must be an integer ≥ 1, got {v!r}")
     env, module, _ = restore(ckpt_path)
     module.to(torch.device(device)).eval()
     evaluator = PopulationEvaluator(env)
@@ -46,13 +49,15 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
     if video:
         name = f"{env.id}_gen{int(module.generation)}.{video_format}"
         act = module.video_act() if hasattr(module, "video_act") else module.policy.bind(module.test_policies()[:1])
-        out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device))
+        out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device,
+                                  every=int(video_every), scale=int(video_scale)))
     return out
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device)
+    json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device,
+             cfg.video_every, cfg.video_scale)
 
 
 if __name__ == "__main__":

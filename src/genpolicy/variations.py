@@ -46,7 +46,7 @@ def _resampling(cvae, generator: torch.Generator):
 
 
 def variations(cfg: DictConfig) -> dict:
-    for key in ("n", "episodes", "probe_states"):
+    for key in ("n", "episodes", "probe_states", "gif_every", "gif_scale"):
         if int(cfg[key]) != cfg[key] or cfg[key] < 1:
             raise InputError(f"{key} must be an integer ≥ 1, got {cfg[key]!r}")
     if int(cfg.gif) != cfg.gif or cfg.gif < 0:
@@ -97,7 +97,7 @@ def variations(cfg: DictConfig) -> dict:
     tmp.replace(out / "variations.json")
     if int(cfg.gif) > 0:
         tiled_gif(env, [cvae.bind(zi[None]) for zi in z[: int(cfg.gif)]], out / "variations.gif", seed,
-                  columns=int(cfg.gif_columns))
+                  columns=int(cfg.gif_columns), every=int(cfg.gif_every), scale=int(cfg.gif_scale))
     result = {**result, "out": str(out)}
     if cfg.wandb.enabled:
         from genpolicy.loggers import log_media

@@ -23,14 +23,24 @@ def _imageio():
     return imageio
 
 
+def _check_stride(every: int, scale: int) -> None:
+    for name, v in (("every", every), ("scale", scale)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"video {name} must be an integer ≥ 1, got {v!r}")
+
+
 @torch.no_grad()
-def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu") -> tuple[list, float, int]:
-    """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))``: (frames, return, steps)."""
+def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", every: int = 1,
+                   scale: int = 1) -> tuple[list, float, int]:
+    """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))``: (frames, return,
+    steps). Keeps every ``every``-th frame (and the last), each downscaled ``scale`` times."""
+    _check_stride(every, scale)
     env = spec.make_single(render_mode="rgb_array")
     frames, total, steps = [], 0.0, 0
+    keep = lambda: frames.append(np.ascontiguousarray(env.render()[::scale, ::scale]))  # noqa: E731
     try:
         obs, _ = env.reset(seed=seed)
-        frames.append(env.render())
+        keep()
         done = False
         while not done:
             o = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(1, 1, -1), device=device)
@@ -38,8 +48,9 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu") ->
             obs, reward, terminated, truncated, _ = env.step(action[0] if spec.action_kind == "discrete" else action)
             total += float(reward)
             steps += 1
-            frames.append(env.render())
             done = terminated or truncated
+            if steps % every == 0 or done:
+                keep()
     finally:
         env.close()
     return frames, total, steps
@@ -56,23 +67,26 @@ def _write(path: Path, frames: list, fps: int) -> None:
     tmp.replace(path)
 
 
-def record_episode(spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0, fps: int = 30, device="cpu") -> dict:
-    """One episode of ``act`` written to ``path`` (.mp4 or .gif)."""
+def record_episode(spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0, fps: int = 30, device="cpu",
+                   every: int = 1, scale: int = 1) -> dict:
+    """One episode of ``act`` written to ``path`` (.mp4 or .gif), every ``every``-th frame at
+    ``fps / every`` (real time), downscaled ``scale`` times."""
     _imageio()
     path = Path(path)
     if path.suffix not in (".mp4", ".gif"):
         raise ValueError(f"video path must end in .mp4 or .gif, got {path.name!r}")
-    frames, total, steps = episode_frames(spec, act, seed, device)
-    _write(path, frames, fps)
+    frames, total, steps = episode_frames(spec, act, seed, device, every, scale)
+    _write(path, frames, max(1, round(fps / every)))
     return {"video": str(path), "video_return": total, "video_steps": steps}
 
 
 def tiled_gif(spec: EnvSpec, acts: Sequence[Callable], path: str | Path, seed: int = 0, columns: int | None = None,
-              every: int = 2, fps: int = 15) -> None:
+              every: int = 2, fps: int = 15, scale: int = 1) -> None:
     """One episode of each policy (same start), tiled in a grid of ``columns`` (default: one row);
-    every ``every``-th frame keeps the GIF small. A finished episode holds its last frame."""
+    every ``every``-th frame, downscaled ``scale`` times, keeps the GIF small. A finished episode
+    holds its last frame."""
     _imageio()
-    runs = [episode_frames(spec, act, seed)[0][::every] for act in acts]
+    runs = [episode_frames(spec, act, seed, every=every, scale=scale)[0] for act in acts]
     cols = columns or len(runs)
     blank = np.zeros_like(runs[0][0])
     length = max(len(f) for f in runs)
