@@ -56,8 +56,8 @@ def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
                 torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), m.tau)
 
 
-@pytest.mark.parametrize("algo", ["ddpg", "td3"])
-def test_td3_update_matches_autograd(algo):
+@pytest.mark.parametrize("algo,optimizer", [("ddpg", "sgd"), ("td3", "sgd"), ("td3", "fused_adam")])
+def test_td3_update_matches_autograd(algo, optimizer):
     torch.manual_seed(0)
     env = EnvSpec.make("Pendulum-v1")
     policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(32, 24),
@@ -67,14 +67,18 @@ def test_td3_update_matches_autograd(algo):
     ref, start = copy.deepcopy(module), copy.deepcopy(module)
     ref.rng("target_noise").set_state(module.rng("target_noise").get_state())
     B = 64
-    for step in range(4):  # SGD with lr 1: a parameter's change is exactly its gradient
+    # SGD with lr 1: a parameter's change is exactly its gradient. Fused Adam: torch's kernel writes
+    # the parameters without bumping their version counters — the shadows must still see every step.
+    make = ((lambda ps: torch.optim.SGD(ps, lr=1.0)) if optimizer == "sgd"
+            else (lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True)))
+    opts = [make(module.actor.parameters()), make(module.critic.parameters())]
+    ref_opts = [make(ref.actor.parameters()), make(ref.critic.parameters())]
+    for step in range(6):
         b = {"obs": torch.randn(B, 3), "action": torch.rand(B, 1) * 4 - 2, "reward": torch.randn(B),
              "next_obs": torch.randn(B, 3), "terminated": (torch.rand(B) < 0.2).float()}
-        module._update(b, torch.optim.SGD(module.actor.parameters(), lr=1.0),
-                       torch.optim.SGD(module.critic.parameters(), lr=1.0))
-        _reference_update(ref, b, torch.optim.SGD(ref.actor.parameters(), lr=1.0),
-                          torch.optim.SGD(ref.critic.parameters(), lr=1.0))
-    assert int(module.updates) == int(ref.updates) == 4
+        module._update(b, *opts)
+        _reference_update(ref, b, *ref_opts)
+    assert int(module.updates) == int(ref.updates) == 6
     for (name, p), q in zip(module.named_parameters(), ref.parameters()):
         assert torch.allclose(p, q, atol=1e-5), name
     assert all(not torch.equal(p, q) for p, q in zip(module.parameters(), start.parameters()))  # all trained

@@ -41,6 +41,13 @@ def next_item(module: L.LightningModule, dataloader_iter) -> dict:
     return module.transfer_batch_to_device(item, module.device, 0)
 
 
+def _step(opt, net: torch.nn.Module) -> None:
+    """``opt.step()``, then mark ``net``'s parameters as written: torch's fused Adam kernel updates them
+    without bumping their version counters, which the fused update's shadows read."""
+    opt.step()
+    torch.autograd.graph.increment_version(list(net.parameters()))
+
+
 def log_round(module: L.LightningModule, stats: dict) -> None:
     """Log once per round, at step = rounds done (``self.log`` in a step that logs nothing else would
     repeat the last values on every training step)."""
@@ -193,7 +200,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         grads, _ = fused.backward(critic, tape, (2 / len(y)) * err[..., None])
         fused.write_grads(self.critic.nets, grads)
         self._all_reduce_grads(self.critic)
-        critic_opt.step()
+        _step(critic_opt, self.critic)
         self.updates += 1
         r = self._round
         r["critic_loss"] += critic_loss
@@ -214,7 +221,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         grads, _ = fused.backward(actor, actor_tape, d_out[None])
         fused.write_grads([self.actor], grads)
         self._all_reduce_grads(self.actor)
-        actor_opt.step()
+        _step(actor_opt, self.actor)
         self._round["actor_loss"] += actor_loss
         self._round["n_actor"] += 1
 
