@@ -112,3 +112,13 @@ def test_box_head_backward_matches_autograd(mode):
     grad = torch.randn(50, 2, dtype=torch.float64)
     (ref,) = torch.autograd.grad(head(out), out, grad)
     assert torch.allclose(head.backward(out.detach(), grad), ref)
+
+
+def test_float16_gradient_scaler_is_refused():
+    from types import SimpleNamespace
+
+    from genpolicy.methods.td3 import check_precision
+
+    check_precision(SimpleNamespace(scaler=None))  # 32-true, bf16-mixed
+    with pytest.raises(ValueError, match="bf16-mixed, not 16-mixed"):
+        check_precision(SimpleNamespace(scaler=torch.amp.GradScaler("cpu")))

@@ -150,6 +150,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
     trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),
                            default_root_dir=str(run_dir))
+    if hasattr(module, "check_trainer"):  # a method's own limits on the Trainer (e.g. precision)
+        try:
+            module.check_trainer(trainer)
+        except ValueError as err:
+            raise InputError(f"trainer: {err}") from None
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
 

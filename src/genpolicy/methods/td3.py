@@ -41,6 +41,14 @@ def next_item(module: L.LightningModule, dataloader_iter) -> dict:
     return module.transfer_batch_to_device(item, module.device, 0)
 
 
+def check_precision(plugin) -> None:
+    """The fused update computes its own gradients and casts only to bfloat16: a float16 gradient
+    scaler (``16-mixed`` on CUDA) would unscale gradients that were never scaled."""
+    if getattr(plugin, "scaler", None) is not None:
+        raise ValueError("DDPG/TD3 support trainer.precision 32-true or bf16-mixed, not 16-mixed "
+                         "(its gradient scaler would unscale gradients the fused update never scaled)")
+
+
 def _step(opt, net: torch.nn.Module) -> None:
     """``opt.step()``, then mark ``net``'s parameters as written: torch's fused Adam kernel updates them
     without bumping their version counters, which the fused update's shadows read."""
@@ -236,6 +244,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def round_stats(self, r: dict, testing: bool) -> dict:
         """Extra per-round metrics of subclasses."""
         return {}
+
+    def check_trainer(self, trainer: L.Trainer) -> None:
+        """Refuse a Trainer the fused update cannot serve (fit calls this before training)."""
+        check_precision(trainer.precision_plugin)
 
     def on_train_start(self) -> None:
         self._round = self._fresh_round()  # the loss sums live on the training device
