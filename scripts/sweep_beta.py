@@ -83,13 +83,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None, help="keep each β's GPV run dir here (default: a temp dir)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every GPV run")
     args = ap.parse_args()
     print(f"{'β':>6}{'median return':>15}{'of actor':>10}{'min':>10}{'max':>10}{'diversity':>11}{'train s':>9}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for beta in args.betas:
-            r = one_beta(args, beta, Path(tmp))
+            r = one_beta(args, beta, args.keep or Path(tmp))
             rows.append(r)
             frac = "-" if r["median_fraction_of_actor"] is None else f"{100 * r['median_fraction_of_actor']:.0f}%"
             print(f"{beta:>6g}{r['return_median']:>15.1f}{frac:>10}{r['return_min']:>10.1f}{r['return_max']:>10.1f}"
