@@ -47,8 +47,9 @@ def summarise(algo: str, run_dir: Path) -> dict:
     if not path.is_file():
         raise SystemExit(f"{path} not found: launch the run first (--launch)")
     rows = list(csv.DictReader(path.open(newline="")))
-    tests = [(int(float(r["rollout/env_steps"])), float(r["eval/return_mean"]), float(r["time/elapsed_s"]))
-             for r in rows if r.get("eval/return_mean") and r.get("time/elapsed_s")]
+    by_steps = {int(float(r["rollout/env_steps"])): (float(r["eval/return_mean"]), float(r["time/elapsed_s"]))
+                for r in rows if r.get("eval/return_mean") and r.get("time/elapsed_s")}  # a resumed run may repeat rows
+    tests = [(steps, ret, t) for steps, (ret, t) in sorted(by_steps.items())]
     if not tests:
         raise SystemExit(f"{path} has no test rows yet")
     first = next(((s, ret, t) for s, ret, t in tests if ret >= GOAL), None)
