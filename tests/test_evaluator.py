@@ -96,6 +96,26 @@ def test_compaction_and_chunking_change_nothing(backend):
     plain.close()
 
 
+def test_simulator_memory_budget_bounds_chunks_and_cached_copies():
+    """Heavy simulators (a pybullet copy is ~30 MB) are chunked by a memory budget, and the cached
+    batches never hold more copies than it allows — with the same returns as one big batch."""
+    from genpolicy.rollout.evaluator import copy_bytes
+
+    assert copy_bytes(EnvSpec.make("InvertedPendulumSwingupBulletEnv-v0")) >= 30 << 20
+    spec = EnvSpec.make("CartPole-v1", backend="gymnasium")
+    policy = _policy(spec)
+    params = policy.initial_parameters() + 0.3 * torch.randn(10, policy.num_params)
+    seeds = torch.arange(20) * 3
+    ref = PopulationEvaluator(spec).evaluate(policy.bind, params, 2, seeds)
+    ev = PopulationEvaluator(spec, sim_bytes=5 * copy_bytes(spec))  # 5 copies: chunks of 2 members × 2 episodes
+    assert ev.max_copies == 5 and ev.members_per_chunk(policy.num_params, 2) == 2
+    res = ev.evaluate(policy.bind, params, 2, seeds)
+    torch.testing.assert_close(res.returns, ref.returns)
+    ev.evaluate(policy.bind, params[:1], 3, seeds[:3])  # another size: the least recent batch goes
+    assert sum(n for n, _ in ev._batches) <= 5 and (3, "cpu") in ev._batches
+    ev.close()
+
+
 def test_compaction_matches_single_env_rollouts_on_gymnasium():
     spec = EnvSpec.make("CartPole-v1", backend="gymnasium")
     policy = _policy(spec)
