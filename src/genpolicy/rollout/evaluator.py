@@ -80,13 +80,18 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def _state_bytes(spec: EnvSpec) -> int:
+    """One copy's observation and episode bookkeeping in the loop (the whole of a torch-native copy)."""
+    return 64 * (spec.obs_dim + 8)
+
+
 def copy_bytes(spec: EnvSpec) -> int:
     """A rough upper estimate of one environment copy's memory, for sizing chunks: a torch-native copy
     is a few numbers; a pybullet copy is a whole physics client (~30 MB measured for
     InvertedPendulumSwingupBulletEnv, 768 of them took 22 GB); other gymnasium simulators ~1 MB at most
     (BipedalWalker: 0.4 MB)."""
     if spec.backend == "torch":
-        return 64 * (spec.obs_dim + 8)
+        return _state_bytes(spec)
     if "Bullet" in spec.id:
         return 32 << 20
     return 1 << 20
@@ -105,7 +110,8 @@ class PopulationEvaluator:
     """
 
     def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
-                 sim_bytes: int = 2 << 30, torch_threads: int | None = None, single_thread_below: int = 1 << 18, compact_min: int = 32) -> None:
+                 sim_bytes: int = 2 << 30, torch_threads: int | None = None, single_thread_below: int = 1 << 18,
+                 compact_min: int = 32) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be ≥ 1 or None (automatic), got {chunk_size!r}")
         self.spec, self.chunk_size, self.chunk_bytes = spec, chunk_size, int(chunk_bytes)
@@ -122,7 +128,7 @@ class PopulationEvaluator:
     def members_per_chunk(self, dim: int, episodes: int) -> int:
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        per_member = 3 * 4 * dim + episodes * 64 * (self.spec.obs_dim + 8)  # weights ×3 + env/obs state
+        per_member = 3 * 4 * dim + episodes * _state_bytes(self.spec)  # weights ×3 + env/obs state
         return max(1, min(self.chunk_bytes // per_member, self.max_copies // episodes))
 
     def _batch(self, n: int, device: torch.device):
@@ -137,7 +143,7 @@ class PopulationEvaluator:
         key = (n, str(device))
         batch = self._batches.pop(key, None)  # re-inserted below: the dict's order is least recent first
         if batch is None:
-            while self._batches and sum(k[0] for k in self._batches if isinstance(k[0], int)) + n > self.max_copies:
+            while self._batches and sum(k[0] for k in self._batches) + n > self.max_copies:
                 self._batches.pop(next(iter(self._batches))).close()
             batch = make_batch(self.spec, n, device)
         self._batches[key] = batch
