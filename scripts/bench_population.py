@@ -8,6 +8,8 @@
   thread pool (``threadcount=4``), which the GIL and torch's own threads make 4-5× slower.
 - ``gymnasium``: genpolicy's gymnasium backend (SyncVectorEnv, one batched policy call per step).
 - ``torch``: genpolicy's torch-native backend (env and policy both batched tensor programs).
+- ``torch_compiled``: the same with ``env.compile=true`` (each step one ``torch.compile`` graph;
+  its compilation is timed apart, as ``compile_s``, and not counted in steps/s).
 - ``workers``: genpolicy's process workers (one per core; for Box2D / pybullet envs).
 
 On CartPole-v1 every member is the same hand-set controller (push right when
@@ -88,7 +90,11 @@ def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, ep
                device: str) -> dict:
     evaluator = PopulationEvaluator(spec)
     seeds = torch.arange(params.shape[0] * episodes)
-    evaluator.evaluate(policy.bind, params[:2], episodes, seeds[: 2 * episodes], device)  # warm-up
+    # warm-up; a compiled step is compiled for the population's own shape, so warm up on all of it
+    warm = params.shape[0] if spec.compile else 2
+    start = time.perf_counter()
+    evaluator.evaluate(policy.bind, params[:warm].to(device), episodes, seeds[: warm * episodes], device)
+    first_s = time.perf_counter() - start
     runs = []
     for _ in range(repeats):
         res = evaluator.evaluate(policy.bind, params.to(device), episodes, seeds, device)
@@ -97,7 +103,8 @@ def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, ep
     sps = [r.steps_per_s for r in runs]
     best = max(runs, key=lambda r: r.steps_per_s)
     return {"steps_per_s": statistics.median(sps), "steps_per_s_best": max(sps), "env_steps": best.env_steps,
-            "wall_s": best.wall_s, "mean_episode_length": float(best.lengths.double().mean()), "repeats": repeats}
+            "wall_s": best.wall_s, "mean_episode_length": float(best.lengths.double().mean()), "repeats": repeats,
+            **({"compile_s": first_s - best.wall_s} if spec.compile else {})}
 
 
 def machine() -> dict:
@@ -119,7 +126,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=1024)
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
     ap.add_argument("--episodes", type=int, default=1, help="episodes per member")
-    ap.add_argument("--backends", nargs="+", default=["naive", "naive4", "gymnasium", "torch"])
+    ap.add_argument("--backends", nargs="+", default=["naive", "naive4", "gymnasium", "torch", "torch_compiled"])
     ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per engine backend (median)")
     ap.add_argument("--device", default="cpu", help="device of the torch backend (cpu or cuda)")
     ap.add_argument("--json", type=Path, default=None)
@@ -137,20 +144,23 @@ def main() -> None:
     for backend in args.backends:
         if backend in ("naive", "naive4"):
             results[backend] = run_naive(args.env, policy, params, 1 if backend == "naive" else 4)
-        elif backend in ("gymnasium", "torch", "workers"):
+        elif backend in ("gymnasium", "torch", "torch_compiled", "workers"):
             kind = {"gymnasium": {"backend": "gymnasium"}, "torch": {"backend": "torch"},
+                    "torch_compiled": {"backend": "torch", "compile": True},
                     "workers": {"backend": "gymnasium", "vectorization": "workers"}}[backend]
             results[backend] = run_engine(EnvSpec.make(args.env, **kind), policy, params, args.episodes,
-                                          args.repeats, args.device if backend == "torch" else "cpu")
+                                          args.repeats, args.device if backend.startswith("torch") else "cpu")
         else:
-            raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, workers, torch)")
+            raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, workers, torch, torch_compiled)")
     base = results.get("naive", {}).get("steps_per_s")
     print(f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
           f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores")
-    print(f"{'backend':<12}{'env steps/s':>14}{'vs naive':>10}{'mean ep len':>13}{'wall s':>9}")
+    print(f"{'backend':<16}{'env steps/s':>14}{'vs naive':>10}{'mean ep len':>13}{'wall s':>9}{'compile s':>11}")
     for name, r in results.items():
         ratio = f"{r['steps_per_s'] / base:.1f}×" if base else "-"
-        print(f"{name:<12}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}")
+        comp = f"{r['compile_s']:.1f}" if "compile_s" in r else "-"
+        print(f"{name:<16}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}"
+              f"{comp:>11}")
     out = {**results, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "machine": machine(), "date": time.strftime("%Y-%m-%d")}
     if args.json:

@@ -49,6 +49,7 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path):
         (["strategy.popsize=9"], "popsize must be even"),
         (["strategy.sigma=-1"], "sigma must be > 0"),
         ([f"resume={tmp_path / 'missing.ckpt'}"], "checkpoint not found"),
+        (["env.backend=gymnasium", "env.compile=true"], "env.compile=true compiles the torch-native step"),
     ]
     for i, (overrides, message) in enumerate(cases):
         run_dir = tmp_path / f"bad{i}"

@@ -125,7 +125,9 @@ class EnvSpec:
     dynamics in ``torch_dtype``) or ``auto`` (torch where a torch-native version exists). For gymnasium, ``vectorization`` is ``sync`` (in-process),
     ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies)
     or ``async`` (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
-    (``action_dim`` = vector size, with ``action_low`` / ``action_high``).
+    (``action_dim`` = vector size, with ``action_low`` / ``action_high``). ``compile`` (torch backend)
+    runs each step — policy, environment, bookkeeping — as one ``torch.compile`` graph: faster steps
+    for a one-off compilation per chunk size.
     """
 
     id: str
@@ -141,6 +143,7 @@ class EnvSpec:
     backend: str = "gymnasium"
     torch_dtype: str = "float64"
     workers: int | None = None
+    compile: bool = False
 
     @classmethod
     def make(
@@ -152,6 +155,7 @@ class EnvSpec:
         backend: str = "auto",
         torch_dtype: str = "float64",
         workers: int | None = None,
+        compile: bool = False,
     ) -> "EnvSpec":
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
@@ -169,6 +173,11 @@ class EnvSpec:
                 raise ValueError(f"env kwargs {sorted(kwargs)} are not supported by the torch backend")
             if torch_dtype not in ("float32", "float64"):
                 raise ValueError(f"torch_dtype must be 'float32' or 'float64', got {torch_dtype!r}")
+        if not isinstance(compile, bool):
+            raise ValueError(f"env compile must be true or false, got {compile!r}")
+        if compile and backend != "torch":
+            raise ValueError(f"env.compile=true compiles the torch-native step, but {id!r} runs on the {backend} "
+                             f"backend (torch-native ids: {', '.join(sorted(TORCH_ENVS))})")
         env = make_env(id, **kwargs)
         try:
             obs_space, act_space = env.observation_space, env.action_space
@@ -204,6 +213,7 @@ class EnvSpec:
             backend=backend,
             torch_dtype=torch_dtype,
             workers=workers,
+            compile=compile,
         )
 
     def make_vector(self, num_envs: int) -> gym.vector.VectorEnv:

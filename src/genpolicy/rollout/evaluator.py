@@ -13,6 +13,7 @@ memory at once; a population is either a (P, D) tensor or any object with ``len(
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -95,6 +96,27 @@ def copy_bytes(spec: EnvSpec) -> int:
     if "Bullet" in spec.id:
         return 32 << 20
     return 1 << 20
+
+
+def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple):
+    """One step of every copy: act, step the environments, add rewards and lengths of the live copies,
+    retire the copies whose episode ended; → the new loop state and the number of live copies. A pure
+    function of its tensors, so that ``torch.compile``
+    turns it — policy, environment and bookkeeping — into one graph (``env.compile=true``)."""
+    actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
+    obs, reward, terminated, truncated = batch.step(actions, alive)
+    ret = ret + reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
+    length = length + alive
+    alive = alive & ~(terminated | truncated)
+    return obs, alive, ret, length, alive.sum()
+
+
+@functools.cache
+def compiled_advance():
+    """:func:`advance` through ``torch.compile`` (inductor: fused C++ / Triton kernels around the
+    GEMMs). Shapes are static — a dynamic-shape graph ran 15–20% slower — so each chunk size compiles
+    once (~5–15 s on a 2-core CPU) and the loop falls back to eager steps once it compacts."""
+    return torch.compile(advance, dynamic=False)
 
 
 class PopulationEvaluator:
@@ -198,9 +220,9 @@ class PopulationEvaluator:
         st = torch.zeros(n, 2, obs.shape[-1], dtype=torch.float64, device=device) if obs_stats else None
         out_st = st.clone() if obs_stats else None
         action_shape = () if self.spec.action_kind == "discrete" else (-1,)
-        t = 0
+        step = compiled_advance() if self.spec.compile else advance
+        t, k = 0, n
         while max_steps is None or t < max_steps:
-            k = int(alive.sum())
             if k == 0:
                 break
             if k <= alive.numel() // 2 and alive.numel() >= self.compact_min:  # drop finished copies
@@ -213,18 +235,15 @@ class PopulationEvaluator:
                 slot, ret, length, obs, alive = slot[keep], ret[keep], length[keep], obs[keep], alive[keep]
                 batch.select(keep)
                 act, group = bind(rows.rows(members[(slot // E).cpu()]).to(device)), 1
+                step = advance  # compiled graphs have static shapes: a shrinking batch steps eagerly
             if st is not None:  # each copy's own running sums: no reduction across copies here
                 live = obs.double() * alive.unsqueeze(1)
                 st[:, 0] += live
                 st[:, 1] += live.square()
             if recorded is not None:
                 recorded.append(obs[alive])
-            actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
-            obs, reward, terminated, truncated = batch.step(actions, alive)
-            ret += reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
-            length += alive
-            alive &= ~terminated.logical_or_(truncated)
-            t += 1
+            obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape)
+            k, t = int(k), t + 1
         out_ret[slot], out_len[slot] = ret, length
         if st is not None:
             out_st[slot] = st

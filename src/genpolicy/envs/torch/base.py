@@ -64,7 +64,7 @@ class TorchEnv:
     def step(self, action: torch.Tensor):
         """→ obs (n, obs_dim) float32, reward (n,) float64, terminated (n,), truncated (n,) bool."""
         reward, terminated = self._dynamics(action.to(self.device))
-        self.elapsed += 1
+        self.elapsed = self.elapsed + 1  # not in place: a compiled step then mutates none of its inputs
         truncated = self.elapsed >= self.max_episode_steps
         return self._obs(), reward.to(torch.float64), terminated, truncated
 

@@ -36,9 +36,4 @@ class CartPole(TorchEnv):
         theta, theta_dot = theta + self.tau * theta_dot, theta_dot + self.tau * thetaacc
         self.rows = torch.stack((x, x_dot, theta, theta_dot))
         terminated = (x.abs() > self.x_threshold) | (theta.abs() > self.theta_threshold)
-        return self._ones(x), terminated  # 1 per step, the terminating step included
-
-    def _ones(self, like: torch.Tensor) -> torch.Tensor:
-        if getattr(self, "_one", None) is None or self._one.shape != like.shape:
-            self._one = torch.ones_like(like)
-        return self._one
+        return torch.ones_like(x), terminated  # 1 per step, the terminating step included
