@@ -56,14 +56,19 @@ def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
                 torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), m.tau)
 
 
-@pytest.mark.parametrize("algo,optimizer", [("ddpg", "sgd"), ("td3", "sgd"), ("td3", "fused_adam")])
-def test_td3_update_matches_autograd(algo, optimizer):
+@pytest.mark.parametrize("algo,optimizer,compile", [("ddpg", "sgd", False), ("td3", "sgd", False),
+                                                    ("td3", "fused_adam", False), ("td3", "fused_adam", True)])
+def test_td3_update_matches_autograd(algo, optimizer, compile):
+    """compile=true: the critic's and the actor's passes are two torch.compile graphs, without breaks."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
     torch.manual_seed(0)
     env = EnvSpec.make("Pendulum-v1")
     policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(32, 24),
                               activation="relu", obs_norm=False)
     switches = {} if algo == "td3" else {"twin_critics": False, "target_noise": 0.0, "policy_delay": 1}
-    module = TD3Module(policy, critic_hidden=(32, 24), tau=0.1, **switches)
+    module = TD3Module(policy, critic_hidden=(32, 24), tau=0.1, compile=compile, **switches)
     ref, start = copy.deepcopy(module), copy.deepcopy(module)
     ref.rng("target_noise").set_state(module.rng("target_noise").get_state())
     B = 64
@@ -82,6 +87,8 @@ def test_td3_update_matches_autograd(algo, optimizer):
     for (name, p), q in zip(module.named_parameters(), ref.parameters()):
         assert torch.allclose(p, q, atol=1e-5), name
     assert all(not torch.equal(p, q) for p, q in zip(module.parameters(), start.parameters()))  # all trained
+    assert counters["stats"]["unique_graphs"] == (2 if compile else 0)
+    assert not counters["graph_break"], dict(counters["graph_break"])
 
 
 def test_bf16_update_tracks_float32():

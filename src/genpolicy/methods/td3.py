@@ -22,6 +22,7 @@ import lightning as L
 import torch
 
 from genpolicy._checks import integer, positive
+from genpolicy._compile import compiled
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.nets import fused
@@ -63,6 +64,37 @@ def log_round(module: L.LightningModule, stats: dict) -> None:
         logger.log_metrics(stats, step=int(module.generation))
 
 
+def critic_grads(head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None):
+    """The critic's gradients for one minibatch: y = r + γ·(1 − terminated)·min_i Q'_i(s', ã') with
+    ã' = π'(s') (+ ``eps``, clipped to the box: target-policy smoothing), loss Σ_i mean (Q_i(s, a) − y)²
+    → (per-layer gradients, loss, mean Q_1). A pure tensor function (``compile=true`` compiles it)."""
+    next_action = head(fused.forward(nets["actor_target"], b["next_obs"][None])[0])
+    if eps is not None:
+        low, high = head.low.to(next_action.device), head.high.to(next_action.device)
+        next_action = torch.maximum(torch.minimum(next_action + eps, high), low)
+    target_q = fused.forward(nets["critic_target"], torch.cat([b["next_obs"], next_action], -1)[None]).min(0).values[:, 0]
+    y = b["reward"] + gamma * (1.0 - b["terminated"]) * target_q  # (B,)
+    critic, tape = nets["critic"], fused.Tape()
+    q = fused.forward(critic, torch.cat([b["obs"], b["action"]], -1)[None], tape)[..., 0]  # (n, B)
+    err = q - y
+    grads, _ = fused.backward(critic, tape, (2 / y.shape[0]) * err[..., None])
+    return grads, err.square().mean(1).sum(), q[0].mean()
+
+
+def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor):
+    """The actor's gradients for ascending Q_1(s, π(s)): the chain rule through the critic's input into
+    the actor → (per-layer gradients, actor loss −mean Q_1). A pure tensor function."""
+    actor_tape = fused.Tape()
+    out = fused.forward(actor, obs[None], actor_tape)[0]  # (B, action_dim) before the head
+    tape = fused.Tape()
+    q = fused.forward(critic, torch.cat([obs, head(out)], -1)[None], tape)[0, :, 0]
+    _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / q.shape[0])[None, :, None],
+                                weight_grads=False, input_grad=True)
+    d_out = head.backward(out, d_input[0, :, obs.shape[-1]:])
+    grads, _ = fused.backward(actor, actor_tape, d_out[None])
+    return grads, -q.mean()
+
+
 class TD3Module(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
@@ -72,7 +104,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
                  twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,
                  policy_delay: int = 2, gamma: float = 0.99, tau: float = 0.005, actor_lr: float = 1e-3,
                  critic_lr: float = 1e-3, rounds: int = 100, round_steps: int = 1000, eval_every: int = 1,
-                 eval_episodes: int = 10, items_per_step: int = 16, seed: int = 0) -> None:
+                 eval_episodes: int = 10, items_per_step: int = 16, compile: bool = False, seed: int = 0) -> None:
         super().__init__()
         if policy.head.kind != "box":
             raise ValueError("DDPG/TD3 need a continuous (Box) action space")
@@ -96,6 +128,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.rounds, self.round_steps = integer("rounds", rounds), integer("round_steps", round_steps)
         self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
         self.items_per_step = integer("items_per_step", items_per_step)
+        if not isinstance(compile, bool):
+            raise ValueError(f"method.compile must be true or false, got {compile!r}")
+        self.compile = compile  # the update's forward and backward passes as torch.compile graphs
         self.seed = int(seed)
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
@@ -192,46 +227,31 @@ class TD3Module(SeededRNGs, L.LightningModule):
         return cache[key]
 
     def _critic_update(self, b: dict, nets: dict[str, fused.Stack], critic_opt) -> None:
-        obs, action, reward, next_obs, terminated = b["obs"], b["action"], b["reward"], b["next_obs"], b["terminated"]
-        next_action = self.policy.head(fused.forward(nets["actor_target"], next_obs[None])[0])
+        eps = None
         if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
-            eps = torch.randn(next_action.shape, generator=self.rng("target_noise"), device=self.device)
-            half = (self.high - self.low) / 2
-            eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * half
-            next_action = torch.maximum(torch.minimum(next_action + eps, self.high), self.low)
-        target_q = fused.forward(nets["critic_target"], torch.cat([next_obs, next_action], -1)[None]).min(0).values[:, 0]
-        y = reward + self.gamma * (1.0 - terminated) * target_q  # (B,)
-        critic, tape = nets["critic"], fused.Tape()
-        q = fused.forward(critic, torch.cat([obs, action], -1)[None], tape)[..., 0]  # (n, B)
-        err = q - y
-        critic_loss = err.square().mean(1).sum()
-        grads, _ = fused.backward(critic, tape, (2 / len(y)) * err[..., None])
+            eps = torch.randn(b["action"].shape, generator=self.rng("target_noise"), device=self.device)
+            eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * ((self.high - self.low) / 2)
+        grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
         fused.write_grads(self.critic.nets, grads)
         self._all_reduce_grads(self.critic)
         _step(critic_opt, self.critic)
         self.updates += 1
         r = self._round
         r["critic_loss"] += critic_loss
-        r["q"] += q[0].mean()
+        r["q"] += q_mean
         r["n_critic"] += 1
 
     def _actor_update(self, obs: torch.Tensor, actor: fused.Stack, critic: fused.Stack, actor_opt) -> None:
-        """Ascend Q_1(s, π(s)): the gradient flows through the critic's input into the actor."""
-        actor_tape = fused.Tape()
-        out = fused.forward(actor, obs[None], actor_tape)[0]  # (B, action_dim) before the head
-        action = self.policy.head(out)
-        tape = fused.Tape()
-        q = fused.forward(critic, torch.cat([obs, action], -1)[None], tape)[0, :, 0]
-        actor_loss = -q.mean()
-        _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / len(q))[None, :, None],
-                                    weight_grads=False, input_grad=True)
-        d_out = self.policy.head.backward(out, d_input[0, :, obs.shape[-1]:])
-        grads, _ = fused.backward(actor, actor_tape, d_out[None])
+        grads, actor_loss = self._math(actor_grads)(self.policy.head, actor, critic, obs)
         fused.write_grads([self.actor], grads)
         self._all_reduce_grads(self.actor)
         _step(actor_opt, self.actor)
         self._round["actor_loss"] += actor_loss
         self._round["n_actor"] += 1
+
+    def _math(self, fn):
+        """``fn``, or its ``torch.compile`` version with ``compile=true``."""
+        return compiled(fn) if self.compile else fn
 
     def _all_reduce_grads(self, net: torch.nn.Module) -> None:
         """Average ``net``'s gradients over DDP ranks (DDP's own hooks are off, see training_step)."""

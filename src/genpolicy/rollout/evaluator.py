@@ -13,7 +13,6 @@ memory at once; a population is either a (P, D) tensor or any object with ``len(
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genpolicy._compile import compiled
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.rollout.batches import make_batch
 
@@ -101,22 +101,14 @@ def copy_bytes(spec: EnvSpec) -> int:
 def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple):
     """One step of every copy: act, step the environments, add rewards and lengths of the live copies,
     retire the copies whose episode ended; → the new loop state and the number of live copies. A pure
-    function of its tensors, so that ``torch.compile``
-    turns it — policy, environment and bookkeeping — into one graph (``env.compile=true``)."""
+    function of its tensors, so that ``torch.compile`` turns it — policy, environment and bookkeeping —
+    into one graph (``env.compile=true``; a batch that has compacted steps eagerly: its shapes vary)."""
     actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
     obs, reward, terminated, truncated = batch.step(actions, alive)
     ret = ret + reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
     length = length + alive
     alive = alive & ~(terminated | truncated)
     return obs, alive, ret, length, alive.sum()
-
-
-@functools.cache
-def compiled_advance():
-    """:func:`advance` through ``torch.compile`` (inductor: fused C++ / Triton kernels around the
-    GEMMs). Shapes are static — a dynamic-shape graph ran 15–20% slower — so each chunk size compiles
-    once (~5–15 s on a 2-core CPU) and the loop falls back to eager steps once it compacts."""
-    return torch.compile(advance, dynamic=False)
 
 
 class PopulationEvaluator:
@@ -220,7 +212,7 @@ class PopulationEvaluator:
         st = torch.zeros(n, 2, obs.shape[-1], dtype=torch.float64, device=device) if obs_stats else None
         out_st = st.clone() if obs_stats else None
         action_shape = () if self.spec.action_kind == "discrete" else (-1,)
-        step = compiled_advance() if self.spec.compile else advance
+        step = compiled(advance) if self.spec.compile else advance
         t, k = 0, n
         while max_steps is None or t < max_steps:
             if k == 0:
