@@ -1,10 +1,16 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 from genpolicy._configs import config_dir
+
+# torch.compile on a CPU builds its kernels with the system's C++ compiler (inductor); like CUDA, a
+# machine without one cannot run those tests
+needs_cxx = pytest.mark.skipif(not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")),
+                               reason="torch.compile on CPU needs a C++ compiler")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")

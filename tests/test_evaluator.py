@@ -6,6 +6,7 @@ import torch
 from genpolicy.envs import EnvSpec
 from genpolicy.policies import PopulationPolicy
 from genpolicy.rollout import PopulationEvaluator
+from conftest import needs_cxx
 
 
 def _reference_returns(env_id, policy, params, seeds, episodes):
@@ -152,6 +153,7 @@ def test_auto_backend_picks_torch_where_it_exists():
     assert EnvSpec.make("CartPole-v1", vectorization="workers").backend == "gymnasium"
 
 
+@needs_cxx
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_compiled_step_is_one_graph_and_matches_eager(env_id):
     """env.compile=true: each step (policy, env, bookkeeping) is one torch.compile graph with no

@@ -10,6 +10,7 @@ from genpolicy.methods.td3 import TD3Module
 from genpolicy.nets import fused
 from genpolicy.policies import BoxHead, PopulationPolicy
 from genpolicy.policies.mlp import MLP
+from conftest import needs_cxx
 
 
 @pytest.mark.parametrize("activation,bias", [("relu", True), ("tanh", True), ("elu", False)])
@@ -57,7 +58,8 @@ def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
 
 
 @pytest.mark.parametrize("algo,optimizer,compile", [("ddpg", "sgd", False), ("td3", "sgd", False),
-                                                    ("td3", "fused_adam", False), ("td3", "fused_adam", True)])
+                                                    ("td3", "fused_adam", False),
+                                                    pytest.param("td3", "fused_adam", True, marks=needs_cxx)])
 def test_td3_update_matches_autograd(algo, optimizer, compile):
     """compile=true: the critic's and the actor's passes are two torch.compile graphs, without breaks."""
     from torch._dynamo.utils import counters
