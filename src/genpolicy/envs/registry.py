@@ -18,6 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from genpolicy._checks import flag
+
 # Which pip extra provides the simulator behind an entry point's module.
 _EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari"}
 
@@ -173,9 +175,7 @@ class EnvSpec:
                 raise ValueError(f"env kwargs {sorted(kwargs)} are not supported by the torch backend")
             if torch_dtype not in ("float32", "float64"):
                 raise ValueError(f"torch_dtype must be 'float32' or 'float64', got {torch_dtype!r}")
-        if not isinstance(compile, bool):
-            raise ValueError(f"env compile must be true or false, got {compile!r}")
-        if compile and backend != "torch":
+        if flag("env.compile", compile) and backend != "torch":
             raise ValueError(f"env.compile=true compiles the torch-native step, but {id!r} runs on the {backend} "
                              f"backend (torch-native ids: {', '.join(sorted(TORCH_ENVS))})")
         env = make_env(id, **kwargs)

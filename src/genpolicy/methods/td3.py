@@ -21,7 +21,7 @@ import time
 import lightning as L
 import torch
 
-from genpolicy._checks import integer, positive
+from genpolicy._checks import flag, integer, positive
 from genpolicy._compile import compiled
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
@@ -128,9 +128,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.rounds, self.round_steps = integer("rounds", rounds), integer("round_steps", round_steps)
         self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
         self.items_per_step = integer("items_per_step", items_per_step)
-        if not isinstance(compile, bool):
-            raise ValueError(f"method.compile must be true or false, got {compile!r}")
-        self.compile = compile  # the update's forward and backward passes as torch.compile graphs
+        self.compile = flag("method.compile", compile)  # the update's passes as torch.compile graphs
         self.seed = int(seed)
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
