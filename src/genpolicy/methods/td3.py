@@ -25,7 +25,7 @@ from genpolicy._checks import flag, integer, positive
 from genpolicy._compile import compiled
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
-from genpolicy.nets import fused
+from genpolicy.nets import adam, fused
 from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.rollout.evaluator import RolloutResult
@@ -93,6 +93,28 @@ def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor
     d_out = head.backward(out, d_input[0, :, obs.shape[-1]:])
     grads, _ = fused.backward(actor, actor_tape, d_out[None])
     return grads, -q.mean()
+
+
+def whole_update(head, nets: dict[str, fused.Stack], groups: dict[str, dict], b: dict, gamma: float, tau: float,
+                 eps: torch.Tensor | None, actor_too: bool):
+    """One whole update, in place, as one function for ``torch.compile`` (``compile=true``): the critic's
+    gradients and Adam step, then (``actor_too``) the actor's against the updated critic and the Polyak
+    step of both targets. ``groups[k]`` holds net k's parameters (``params``) and, for the trained nets,
+    the Adam state and hyper-parameters (nets/adam.py); every new parameter value is also written into
+    its slot of the compute-dtype stack ``nets[k]``, so no copy is re-read afterwards. → (critic loss,
+    mean Q_1, actor loss or None)."""
+    grads, critic_loss, q_mean = critic_grads(head, nets, b, gamma, eps)
+    critic = groups["critic"]
+    adam.step_(critic["params"], fused.flat_grads(grads), critic["state"], critic["hyper"], fused.slots(nets["critic"]))
+    if not actor_too:
+        return critic_loss, q_mean, None
+    grads, actor_loss = actor_grads(head, nets["actor"], nets["critic"].first(), b["obs"])
+    actor = groups["actor"]
+    adam.step_(actor["params"], fused.flat_grads(grads), actor["state"], actor["hyper"], fused.slots(nets["actor"]))
+    for k in ("actor", "critic"):
+        for target, p, copy_ in zip(groups[k + "_target"]["params"], groups[k]["params"], fused.slots(nets[k + "_target"])):
+            copy_.copy_(target.lerp_(p, tau))
+    return critic_loss, q_mean, actor_loss
 
 
 class TD3Module(SeededRNGs, L.LightningModule):
@@ -203,15 +225,71 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def _update(self, b: dict, actor_opt, critic_opt) -> None:
         """One critic update and, every ``policy_delay``-th, one actor update and target Polyak step, with
         the hand-written passes of nets/fused.py: bfloat16 hidden layers under bf16-mixed precision,
-        float32 otherwise (no autograd, no autocast inside)."""
+        float32 otherwise (no autograd, no autocast inside). With ``compile=true``, in one process and
+        with plain Adam optimizers, the whole update — passes, Adam steps, Polyak — is one compiled graph."""
         dtype = torch.get_autocast_dtype(self.device.type) if torch.is_autocast_enabled(self.device.type) else torch.float32
-        nets = self._shadows(dtype)
+        shadows = self._shadows(dtype)
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
-            self._critic_update(b, {k: nets[k].refresh() for k in ("actor_target", "critic_target", "critic")}, critic_opt)
-            if int(self.updates) % self.policy_delay == 0:
-                self._actor_update(b["obs"], nets["actor"].refresh(), nets["critic"].refresh().first(), actor_opt)
+            eps = self._target_eps(b["action"])
+            actor_too = (int(self.updates) + 1) % self.policy_delay == 0
+            groups = self._graph_groups(shadows, actor_opt, critic_opt) if self.compile else None
+            if groups is not None:
+                nets = {k: sh.refresh() for k, sh in shadows.items()}
+                stats = compiled(whole_update)(self.policy.head, nets, groups, b, self.gamma, self.tau, eps, actor_too)
+                for k, sh in shadows.items():
+                    torch.autograd.graph.increment_version(groups[k]["params"])
+                    sh.written()
+                self._count(*stats)
+                return
+            nets = {k: shadows[k].refresh() for k in ("actor_target", "critic_target", "critic")}
+            grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
+            self._descend(self.critic, self.critic.nets, grads, critic_opt)
+            actor_loss = None
+            if actor_too:
+                grads, actor_loss = self._math(actor_grads)(self.policy.head, shadows["actor"].refresh(),
+                                                            shadows["critic"].refresh().first(), b["obs"])
+                self._descend(self.actor, [self.actor], grads, actor_opt)
                 for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
+            self._count(critic_loss, q_mean, actor_loss)
+
+    def _target_eps(self, action: torch.Tensor) -> torch.Tensor | None:
+        """Target-policy smoothing noise, in half-range units like the exploration noise (None when off)."""
+        if self.target_noise == 0:
+            return None
+        eps = torch.randn(action.shape, generator=self.rng("target_noise"), device=self.device)
+        return (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * ((self.high - self.low) / 2)
+
+    def _descend(self, net: torch.nn.Module, mlps, grads, opt) -> None:
+        """Store ``grads`` as ``net``'s ``.grad``, average them over DDP ranks, take the optimizer's step."""
+        fused.write_grads(mlps, grads)
+        self._all_reduce_grads(net)
+        _step(opt, net)
+
+    def _graph_groups(self, shadows: dict[str, fused.Shadow], actor_opt, critic_opt) -> dict | None:
+        """:func:`whole_update`'s parameter groups, or None where it does not apply: under DDP (the
+        gradients are averaged between the passes and the steps) or with an optimizer other than a plain
+        Adam (the eager path then takes that optimizer's own step)."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            return None
+        opts = {"actor": getattr(actor_opt, "optimizer", actor_opt), "critic": getattr(critic_opt, "optimizer", critic_opt)}
+        hypers = {k: adam.hyper(opt) for k, opt in opts.items()}
+        if None in hypers.values():
+            return None
+        groups = {k: {"params": sh.params} for k, sh in shadows.items()}
+        for k, opt in opts.items():
+            groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
+        return groups
+
+    def _count(self, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
+        self.updates += 1
+        r = self._round
+        r["critic_loss"] += critic_loss
+        r["q"] += q_mean
+        r["n_critic"] += 1
+        if actor_loss is not None:
+            r["actor_loss"] += actor_loss
+            r["n_actor"] += 1
 
     def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
         """The networks' batched compute-dtype copies (made once per dtype and device)."""
@@ -223,29 +301,6 @@ class TD3Module(SeededRNGs, L.LightningModule):
                           "critic": fused.Shadow(self.critic.nets, dtype),
                           "critic_target": fused.Shadow(self.critic_target.nets, dtype)}
         return cache[key]
-
-    def _critic_update(self, b: dict, nets: dict[str, fused.Stack], critic_opt) -> None:
-        eps = None
-        if self.target_noise > 0:  # target-policy smoothing, in half-range units like the exploration noise
-            eps = torch.randn(b["action"].shape, generator=self.rng("target_noise"), device=self.device)
-            eps = (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * ((self.high - self.low) / 2)
-        grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
-        fused.write_grads(self.critic.nets, grads)
-        self._all_reduce_grads(self.critic)
-        _step(critic_opt, self.critic)
-        self.updates += 1
-        r = self._round
-        r["critic_loss"] += critic_loss
-        r["q"] += q_mean
-        r["n_critic"] += 1
-
-    def _actor_update(self, obs: torch.Tensor, actor: fused.Stack, critic: fused.Stack, actor_opt) -> None:
-        grads, actor_loss = self._math(actor_grads)(self.policy.head, actor, critic, obs)
-        fused.write_grads([self.actor], grads)
-        self._all_reduce_grads(self.actor)
-        _step(actor_opt, self.actor)
-        self._round["actor_loss"] += actor_loss
-        self._round["n_actor"] += 1
 
     def _math(self, fn):
         """``fn``, or its ``torch.compile`` version with ``compile=true``."""

@@ -50,33 +50,51 @@ class Shadow:
     def __init__(self, mlps: Sequence[MLP], dtype: torch.dtype = torch.float32) -> None:
         first, last = mlps[0], len(mlps[0].layers) - 1
         self.dtype, self.weights, self.biases = dtype, [], []
-        self._src, self._dst = [], []
         for i, layer in enumerate(first.layers):
             dt = torch.float32 if i == last else dtype
-            w = layer.weight.new_empty((len(mlps), *layer.weight.shape), dtype=dt)
-            b = None if layer.bias is None else layer.weight.new_empty((len(mlps), 1, layer.out_features), dtype=dt)
-            self.weights.append(w)
-            self.biases.append(b)
-            for j, m in enumerate(mlps):
-                self._src.append(m.layers[i].weight)
-                self._dst.append(w[j])
-                if b is not None:
-                    self._src.append(m.layers[i].bias)
-                    self._dst.append(b[j, 0])
+            self.weights.append(layer.weight.new_empty((len(mlps), *layer.weight.shape), dtype=dt))
+            self.biases.append(None if layer.bias is None else layer.weight.new_empty((len(mlps), 1, layer.out_features), dtype=dt))
         self.net = Stack(self.weights, self.biases, first.activation)
+        self.params = parameters(mlps)
+        self._dst = slots(self.net)
         self._seen = None
         self.refresh()
+
+    def _versions(self) -> tuple:
+        return tuple((p._version, p.data_ptr()) for p in self.params)
 
     @torch.no_grad()
     def refresh(self) -> Stack:
         """The stack, re-read from the parameters if any of them changed since the last read (an
         optimiser step, a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's
         version counter)."""
-        seen = tuple((p._version, p.data_ptr()) for p in self._src)
+        seen = self._versions()
         if seen != self._seen:
-            torch._foreach_copy_(self._dst, self._src)
+            torch._foreach_copy_(self._dst, self.params)
             self._seen = seen
         return self.net
+
+    def written(self) -> None:
+        """Record that the parameters and the stack were updated together (by a compiled update that
+        writes both): the next :meth:`refresh` need not re-read them."""
+        self._seen = self._versions()
+
+
+def parameters(mlps: Sequence[MLP]) -> list[torch.Tensor]:
+    """The MLPs' parameters layer by layer, MLP by MLP, weight before bias: the order of :func:`slots`
+    and :func:`flat_grads`."""
+    return [p for i in range(len(mlps[0].layers)) for m in mlps for p in m.layers[i].parameters()]
+
+
+def slots(net: Stack) -> list[torch.Tensor]:
+    """Views of the stack, one per parameter of :func:`parameters`: W[j] (out, in) and b[j, 0] (out,)."""
+    return [t for w, b in zip(net.weights, net.biases) for j in range(w.shape[0])
+            for t in ((w[j],) if b is None else (w[j], b[j, 0]))]
+
+
+def flat_grads(grads) -> list[torch.Tensor]:
+    """:func:`backward`'s per-layer stacked gradients, one per parameter of :func:`parameters`."""
+    return [t for dw, db in grads for j in range(dw.shape[0]) for t in ((dw[j],) if db is None else (dw[j], db[j]))]
 
 
 def forward(net: Stack, x: torch.Tensor, tape: Tape | None = None) -> torch.Tensor:
@@ -129,16 +147,8 @@ def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool 
 
 def write_grads(mlps: Sequence[MLP], grads) -> None:
     """Store per-layer stacked gradients from :func:`backward` as the MLPs' parameter ``.grad``."""
-    params, values = [], []
-    for i, (dw, db) in enumerate(grads):
-        for j, m in enumerate(mlps):
-            layer = m.layers[i]
-            params.append(layer.weight)
-            values.append(dw[j])
-            if db is not None:
-                params.append(layer.bias)
-                values.append(db[j])
+    params = parameters(mlps)
     for p in params:
         if p.grad is None:
             p.grad = torch.empty_like(p)
-    torch._foreach_copy_([p.grad for p in params], values)
+    torch._foreach_copy_([p.grad for p in params], flat_grads(grads))

@@ -1,0 +1,59 @@
+"""Adam as plain tensor operations, so that a compiled update can fuse it with everything around it.
+
+Kingma & Ba, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980 (2014), in the form of
+``torch.optim.Adam``: m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε).
+It reads and writes the ``torch.optim.Adam`` object's own state tensors (``step``, ``exp_avg``,
+``exp_avg_sq``), so an update made here and one made by ``opt.step()`` are interchangeable and a
+checkpoint holds the same optimizer state either way. Inside one ``torch.compile`` graph the step
+becomes one C++ loop per tensor that reads the gradient straight from the backward pass and also
+writes the parameter's compute-dtype copy: no ``.grad`` tensors, no separate cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def hyper(opt: torch.optim.Optimizer) -> tuple[float, float, float, float] | None:
+    """(lr, β₁, β₂, ε) of a plain Adam with one parameter group; None for anything :func:`step_` does
+    not implement (another optimizer, weight decay, AMSGrad, maximize, tensor hyper-parameters)."""
+    if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
+        return None
+    g = opt.param_groups[0]
+    if g["weight_decay"] or g["amsgrad"] or g["maximize"] or any(
+            isinstance(v, torch.Tensor) for v in (g["lr"], *g["betas"], g["eps"])):
+        return None
+    return float(g["lr"]), float(g["betas"][0]), float(g["betas"][1]), float(g["eps"])
+
+
+def state(opt: torch.optim.Adam, params: Sequence[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+    """The optimizer's per-parameter state as lists aligned with ``params``, created the way
+    ``torch.optim.Adam`` creates it on its first step when absent."""
+    out = {"step": [], "exp_avg": [], "exp_avg_sq": []}
+    for p in params:
+        s = opt.state[p]
+        if not s:
+            s["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            s["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            s["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        for k in out:
+            out[k].append(s[k])
+    return out
+
+
+def step_(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], state: dict[str, list[torch.Tensor]],
+          hyper: tuple[float, float, float, float], copies: Sequence[torch.Tensor] = ()) -> None:
+    """One Adam step in place on ``params`` and ``state``; each ``copies[i]`` (if given) receives the
+    new ``params[i]`` in its own dtype."""
+    lr, beta1, beta2, eps = hyper
+    for i, (p, g, m, v, t) in enumerate(zip(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"])):
+        g = g.to(p.dtype)
+        t.add_(1)
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        denom = v.sqrt() / (1 - beta2 ** t).sqrt() + eps
+        p.sub_(lr / (1 - beta1 ** t) * m / denom)
+        if copies:
+            copies[i].copy_(p)
