@@ -33,6 +33,9 @@ def test_replay_ring_wraps_and_samples_stored_transitions():
     other = ReplayBuffer(5, 2, 1)
     other.load_state_dict(buf.state_dict())
     assert all(torch.equal(other.data[k], buf.data[k]) for k in buf.data) and other.pos == buf.pos
+    v = torch.arange(10, 17, dtype=torch.float32)  # more at once than the ring holds: the newest 5 stay
+    buf.add(obs=v[:, None].expand(7, 2), action=v[:, None], reward=v, next_obs=v[:, None].expand(7, 2), terminated=v * 0)
+    assert sorted(buf.data["reward"].tolist()) == [12.0, 13.0, 14.0, 15.0, 16.0] and buf.data["reward"][buf.pos] == 12  # next write: the oldest
 
 
 def test_collector_stores_terminated_but_never_truncated_as_an_end():

@@ -179,8 +179,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
         n = episodes or self.eval_episodes
         evaluator = evaluator or self.trainer.datamodule.evaluator
-        return evaluator.evaluate(self.policy.bind, self.test_policies().expand(n, -1), 1,
-                                  eval_seeds(self.seed, seed, n), self.device)
+        # one member playing n episodes: the n copies share one weight read per step (n members would not)
+        return evaluator.evaluate(self.policy.bind, self.test_policies(), n, eval_seeds(self.seed, seed, n), self.device)
 
     # ---------------------------------------------------------------- Lightning plumbing
     def configure_optimizers(self):

@@ -29,9 +29,14 @@ class ReplayBuffer:
     def add(self, **batch: torch.Tensor) -> None:
         """Append n transitions: each field (n, …); the oldest are overwritten when full."""
         n = int(batch["obs"].shape[0])
-        idx = (self.pos + torch.arange(n)) % self.capacity
+        if n > self.capacity:  # only the newest ``capacity`` survive
+            batch, n = {k: v[-self.capacity:] for k, v in batch.items()}, self.capacity
+        first = min(n, self.capacity - self.pos)  # up to the end of the ring, the rest from its start
         for k in FIELDS:
-            self.data[k][idx.to(self.device)] = batch[k].to(self.device, torch.float32)
+            dst, src = self.data[k], batch[k]
+            dst[self.pos : self.pos + first] = src[:first]
+            if first < n:
+                dst[: n - first] = src[first:]
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
