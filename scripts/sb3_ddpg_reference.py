@@ -61,7 +61,7 @@ def run_seed(seed: int, threads: int | None) -> dict:
     """Re-launch this script for one seed and time the whole process."""
     cmd = [sys.executable, __file__, "--child", str(seed)] + (["--threads", str(threads)] if threads else [])
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -78,8 +78,8 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(train_and_eval(args.child, args.threads)))
         return
-    import stable_baselines3
     import gymnasium
+    import stable_baselines3
 
     print(f"{'seed':>5}{'test return (10 ep.)':>24}{'threads':>9}{'train s':>9}{'wall s':>9}", flush=True)
     rows = []

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import torch
+
+_probe: threading.Thread | None = None
+
+
+def prepare() -> None:
+    """Start inductor's one-time CPU checks in a background thread. Before its first compilation in a
+    process, inductor builds a probe library for every vector ISA the CPU lists and loads each in a
+    child process (~1 s on a 2-core CPU, measured): the thread mostly waits on those children, so the
+    checks overlap whatever the caller does next (an off-policy warm-up, a first test). The first
+    :func:`compiled` waits for them."""
+    global _probe
+    if _probe is None:
+        from torch._inductor import cpu_vec_isa
+
+        _probe = threading.Thread(target=cpu_vec_isa.valid_vec_isa_list, name="inductor-isa-probe", daemon=True)
+        _probe.start()
 
 
 @functools.cache
@@ -13,4 +30,6 @@ def compiled(fn):
     GEMMs), made once per function. Shapes are static: every caller here runs fixed shapes in its hot
     loop, and a dynamic-shape graph of the population step ran 15–20 % slower. Each new shape compiles
     once (seconds on a 2-core CPU; inductor keeps the result in its on-disk cache)."""
+    if _probe is not None:
+        _probe.join()  # never two probes at once
     return torch.compile(fn, dynamic=False)

@@ -22,7 +22,7 @@ import lightning as L
 import torch
 
 from genpolicy._checks import flag, integer, positive
-from genpolicy._compile import compiled
+from genpolicy._compile import compiled, prepare
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.nets import adam, fused
@@ -236,8 +236,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
             if groups is not None:
                 nets = {k: sh.refresh() for k, sh in shadows.items()}
                 stats = compiled(whole_update)(self.policy.head, nets, groups, b, self.gamma, self.tau, eps, actor_too)
-                for k, sh in shadows.items():
-                    torch.autograd.graph.increment_version(groups[k]["params"])
+                for sh in shadows.values():
+                    torch.autograd.graph.increment_version(sh.params)  # a compiled write bumps no counter
                     sh.written()
                 self._count(*stats)
                 return
@@ -276,19 +276,24 @@ class TD3Module(SeededRNGs, L.LightningModule):
         hypers = {k: adam.hyper(opt) for k, opt in opts.items()}
         if None in hypers.values():
             return None
-        groups = {k: {"params": sh.params} for k, sh in shadows.items()}
-        for k, opt in opts.items():
-            groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
-        return groups
+        # made again only when something they hold was replaced (new shadows, a loaded optimizer state)
+        held, key = (shadows, *(opt.state for opt in opts.values())), tuple(hypers.values())
+        cached = self.__dict__.get("_groups")
+        if cached is None or any(a is not b for a, b in zip(cached[0], held)) or cached[1] != key:
+            groups = {k: {"params": sh.params} for k, sh in shadows.items()}
+            for k, opt in opts.items():
+                groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
+            self.__dict__["_groups"] = cached = (held, key, groups)
+        return cached[2]
 
     def _count(self, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
-        self.updates += 1
+        self.updates.add_(1)  # in place: no Module.__setattr__ on every update
         r = self._round
-        r["critic_loss"] += critic_loss
-        r["q"] += q_mean
+        r["critic_loss"].add_(critic_loss)
+        r["q"].add_(q_mean)
         r["n_critic"] += 1
         if actor_loss is not None:
-            r["actor_loss"] += actor_loss
+            r["actor_loss"].add_(actor_loss)
             r["n_actor"] += 1
 
     def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
@@ -324,6 +329,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
 
     def on_train_start(self) -> None:
         self._round = self._fresh_round()  # the loss sums live on the training device
+        if self.compile:
+            prepare()  # inductor's CPU checks run during the warm-up steps
         # Adam's moments of dead ReLU units decay geometrically into subnormal floats, and x86 cores
         # take a microcode assist on every subnormal operand: a third of the big layers' moments were
         # subnormal after 40k BipedalWalker steps, and Adam took a quarter of the run. Flush them to zero

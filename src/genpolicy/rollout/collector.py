@@ -45,29 +45,32 @@ class StepCollector:
         return np.asarray(obs, dtype=np.float32).reshape(-1)
 
     def collect(self, actor: Callable[[torch.Tensor], torch.Tensor], steps: int, buffer: ReplayBuffer) -> dict:
-        """Step every env ⌈steps / n_envs⌉ times; returns {"env_steps", "episode_returns", "episode_lengths"}."""
-        n = self.n_envs
+        """Step every env ⌈steps / n_envs⌉ times; returns {"env_steps", "episode_returns", "episode_lengths"}.
+        The transitions go into ``buffer`` at the end, in one write."""
+        n, rounds = self.n_envs, -(-int(steps) // self.n_envs)
         if self.obs is None:
             self.obs = np.stack([self._reset(i) for i in range(n)])
-        returns, lengths, done_steps = [], [], 0
-        for _ in range(-(-int(steps) // n)):
+        mid, half = self.mid.numpy(), self.half.numpy()
+        out = {"obs": np.empty((rounds, *self.obs.shape), np.float32), "action": np.empty((rounds, n, len(mid)), np.float32),
+               "reward": np.empty((rounds, n)), "next_obs": np.empty((rounds, *self.obs.shape), np.float32),
+               "terminated": np.empty((rounds, n))}
+        returns, lengths = [], []
+        for t in range(rounds):
             if self.steps < self.warmup_steps:
-                u = 2 * torch.rand(n, len(self.mid), generator=self.generator) - 1
+                u = 2 * torch.rand(n, len(mid), generator=self.generator).numpy() - 1
             else:
                 with torch.no_grad():
-                    a = actor(torch.as_tensor(self.obs)).float().cpu()
-                u = ((a - self.mid) / self.half + self.noise(self.generator)).clamp(-1.0, 1.0)
-            action = (self.mid + self.half * u).numpy()
-            next_obs = np.empty_like(self.obs)
-            reward, terminated, ended = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+                    a = actor(torch.from_numpy(self.obs)).float().cpu().numpy()
+                u = np.clip((a - mid) / half + self.noise(self.generator).numpy(), -1.0, 1.0)
+            out["obs"][t], out["action"][t] = self.obs, mid + half * u
+            ended = np.zeros(n, dtype=bool)
             for i, env in enumerate(self.envs):
-                o, r, te, tr, _ = env.step(action[i])
-                next_obs[i], reward[i], terminated[i], ended[i] = np.asarray(o, np.float32).reshape(-1), r, te, te or tr
+                o, r, te, tr, _ = env.step(out["action"][t, i])
+                out["next_obs"][t, i], out["reward"][t, i], out["terminated"][t, i] = np.asarray(o, np.float32).reshape(-1), r, te
+                ended[i] = te or tr
                 self.ep_return[i] += r
                 self.ep_length[i] += 1
-            buffer.add(obs=torch.as_tensor(self.obs), action=torch.as_tensor(action), reward=torch.as_tensor(reward),
-                       next_obs=torch.as_tensor(next_obs), terminated=torch.as_tensor(terminated))
-            self.obs = next_obs
+            self.obs = out["next_obs"][t].copy()
             for i in np.flatnonzero(ended):
                 returns.append(float(self.ep_return[i]))
                 lengths.append(int(self.ep_length[i]))
@@ -75,8 +78,8 @@ class StepCollector:
             if ended.any():
                 self.noise.reset(ended)
             self.steps += n
-            done_steps += n
-        return {"env_steps": done_steps, "episode_returns": returns, "episode_lengths": lengths}
+        buffer.add(**{k: v.reshape(rounds * n, *v.shape[2:]) for k, v in out.items()})
+        return {"env_steps": rounds * n, "episode_returns": returns, "episode_lengths": lengths}
 
     def state_dict(self) -> dict:
         """Counters, the noise process and the RNG; the simulators' own state is not saved, so a

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genpolicy._compile import compiled
+from genpolicy._compile import compiled, prepare
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.rollout.batches import make_batch
 
@@ -133,6 +133,8 @@ class PopulationEvaluator:
         self.torch_threads, self.single_thread_below = torch_threads, int(single_thread_below)
         self.compact_min = int(compact_min)
         self._batches: dict[tuple[int, str], object] = {}
+        if spec.compile:
+            prepare()  # inductor's CPU checks overlap the set-up before the first step
 
     def close(self) -> None:
         for batch in self._batches.values():
