@@ -37,9 +37,9 @@ def _fused(device: torch.device) -> dict:
 
 
 def next_item(module: L.LightningModule, dataloader_iter) -> dict:
-    """The next item of a data module's stream, on the module's device."""
+    """The next item of a data module's stream, on the module's device (items are made on the CPU)."""
     item, _, _ = next(dataloader_iter)
-    return module.transfer_batch_to_device(item, module.device, 0)
+    return item if module.device.type == "cpu" else module.transfer_batch_to_device(item, module.device, 0)
 
 
 def check_precision(plugin) -> None:
@@ -209,7 +209,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         batch = item["batch"]
         for j in range(int(item["updates"])):
             self._update({k: v[j] for k, v in batch.items()}, *opts)
-        self.env_steps += int(item["env_steps"])
+        self.env_steps.add_(int(item["env_steps"]))  # in place: no Module.__setattr__ per item
         r = self._round
         r["returns"].extend(item["episode_returns"].tolist())
         r["lengths"].extend(item["episode_lengths"].tolist())

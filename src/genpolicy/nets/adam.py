@@ -38,8 +38,8 @@ def state(opt: torch.optim.Adam, params: Sequence[torch.Tensor]) -> dict[str, li
             s["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             s["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             s["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        for k in out:
-            out[k].append(s[k])
+        for k, values in out.items():
+            values.append(s[k])
     return out
 
 
