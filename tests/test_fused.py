@@ -142,3 +142,29 @@ def test_float16_gradient_scaler_is_refused():
     check_precision(SimpleNamespace(scaler=None))  # 32-true, bf16-mixed
     with pytest.raises(ValueError, match="bf16-mixed, not 16-mixed"):
         check_precision(SimpleNamespace(scaler=torch.amp.GradScaler("cpu")))
+
+
+@needs_cxx
+def test_compiled_update_prepares_the_collectors_next_actions():
+    """With compile=true the update also computes the updated actor's actions for the observations the
+    collector acts on next; explore() hands them out once, and only for exactly those observations."""
+    torch.manual_seed(0)
+    env = EnvSpec.make("Pendulum-v1")
+    policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(32, 24),
+                              activation="relu", obs_norm=False)
+    module = TD3Module(policy, critic_hidden=(32, 24), twin_critics=False, target_noise=0.0, policy_delay=1, compile=True)
+    opts = [torch.optim.Adam(module.actor.parameters(), lr=1e-2), torch.optim.Adam(module.critic.parameters(), lr=1e-2)]
+    b = {"obs": torch.randn(64, 3), "action": torch.rand(64, 1) * 4 - 2, "reward": torch.randn(64),
+         "next_obs": torch.randn(64, 3), "terminated": torch.zeros(64)}
+    obs = torch.randn(2, 3)
+    before = module.act(obs)
+    module.__dict__["_acting_obs"] = obs
+    module._update(b, *opts)
+    prepared = module.__dict__["_prepared_action"][1]
+    assert torch.allclose(prepared, module.act(obs), atol=1e-5) and not torch.allclose(prepared, before)
+    assert module.explore(obs.clone()) is prepared  # equal observations take it, once
+    assert module.explore(obs) is not prepared
+    module._update(b, *opts)
+    second = module.__dict__["_prepared_action"][1]
+    other = module.explore(obs + 1)  # other observations: computed for them
+    assert other is not second and torch.allclose(other, module.act(obs + 1))

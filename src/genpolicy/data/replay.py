@@ -84,6 +84,7 @@ class ReplayDataModule(L.LightningDataModule):
         k = self.updates_per_item if len(buf) >= max(ready, 1) else 0
         batch = buf.sample(self.batch_size, k, self.sampler) if k else {}
         return {"batch": batch, "updates": k, "env_steps": stats["env_steps"],
+                "acting_obs": torch.from_numpy(c.obs.copy()),  # what the collector acts on next
                 "episode_returns": torch.tensor(stats["episode_returns"], dtype=torch.float64),
                 "episode_lengths": torch.tensor(stats["episode_lengths"], dtype=torch.int64)}
 

@@ -157,6 +157,7 @@ class STGPVModule(TD3Module):
     samples explore. Tests report the actor; ``gpv/variation_return`` reports the cVAE's variations."""
 
     rng_streams = {**TD3Module.rng_streams, "cvae": 13, "explore": 14}
+    explores_with_actor = False  # the cVAE's samples explore
 
     def __init__(self, policy: PopulationPolicy, latent_dim: int = 8, cvae_hidden=(256, 256),
                  cvae_activation: str = "relu", beta: float = 0.5, max_latent: float | None = None,

@@ -95,31 +95,43 @@ def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor
     return grads, -q.mean()
 
 
+def accumulate_(sums: torch.Tensor, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
+    """Add one update's (critic loss, mean Q_1, actor loss) to a round's running sums (3,)."""
+    sums.add_(torch.stack([critic_loss, q_mean, torch.zeros_like(q_mean) if actor_loss is None else actor_loss]))
+
+
 def whole_update(head, nets: dict[str, fused.Stack], groups: dict[str, dict], b: dict, gamma: float, tau: float,
-                 eps: torch.Tensor | None, actor_too: bool):
+                 eps: torch.Tensor | None, actor_too: bool, sums: torch.Tensor,
+                 acting_obs: torch.Tensor | None = None) -> torch.Tensor | None:
     """One whole update, in place, as one function for ``torch.compile`` (``compile=true``): the critic's
     gradients and Adam step, then (``actor_too``) the actor's against the updated critic and the Polyak
-    step of both targets. ``groups[k]`` holds net k's parameters (``params``) and, for the trained nets,
-    the Adam state and hyper-parameters (nets/adam.py); every new parameter value is also written into
-    its slot of the compute-dtype stack ``nets[k]``, so no copy is re-read afterwards. → (critic loss,
-    mean Q_1, actor loss or None)."""
+    step of both targets; the losses are added to ``sums``. ``groups[k]`` holds net k's parameters
+    (``params``) and, for the trained nets, the Adam state and hyper-parameters (nets/adam.py); every new
+    parameter value is also written into its slot of the compute-dtype stack ``nets[k]``, so the copies
+    never need re-reading (compiled writes bump no version counter, and none is needed). With
+    ``acting_obs``, → the updated actor's float32 actions there: the collector's next step, computed
+    while the actor's weights are still in cache (read cold after the update, they cost ~4× more)."""
     grads, critic_loss, q_mean = critic_grads(head, nets, b, gamma, eps)
     critic = groups["critic"]
     adam.step_(critic["params"], fused.flat_grads(grads), critic["state"], critic["hyper"], fused.slots(nets["critic"]))
-    if not actor_too:
-        return critic_loss, q_mean, None
-    grads, actor_loss = actor_grads(head, nets["actor"], nets["critic"].first(), b["obs"])
-    actor = groups["actor"]
-    adam.step_(actor["params"], fused.flat_grads(grads), actor["state"], actor["hyper"], fused.slots(nets["actor"]))
-    for k in ("actor", "critic"):
-        for target, p, copy_ in zip(groups[k + "_target"]["params"], groups[k]["params"], fused.slots(nets[k + "_target"])):
-            copy_.copy_(target.lerp_(p, tau))
-    return critic_loss, q_mean, actor_loss
+    actor_loss = None
+    if actor_too:
+        grads, actor_loss = actor_grads(head, nets["actor"], nets["critic"].first(), b["obs"])
+        actor = groups["actor"]
+        adam.step_(actor["params"], fused.flat_grads(grads), actor["state"], actor["hyper"], fused.slots(nets["actor"]))
+        for k in ("actor", "critic"):
+            for target, p, copy_ in zip(groups[k + "_target"]["params"], groups[k]["params"], fused.slots(nets[k + "_target"])):
+                copy_.copy_(target.lerp_(p, tau))
+    accumulate_(sums, critic_loss, q_mean, actor_loss)
+    if acting_obs is None:
+        return None
+    return head(fused.forward(fused.single(groups["actor"]["params"], nets["actor"]), acting_obs[None])[0])
 
 
 class TD3Module(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
+    explores_with_actor = True  # the collector acts with the actor (+ noise): a compiled update prepares its actions
     rng_streams = {"target_noise": 9}
 
     def __init__(self, policy: PopulationPolicy, critic_hidden=(400, 300), critic_activation: str = "relu",
@@ -170,6 +182,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         """The collector's policy (it adds the exploration noise); float32 (a few rows: casting the
         weights for bf16 would cost more than the product)."""
+        ready = self.__dict__.pop("_prepared_action", None)  # (observations, actions) from the last update
+        if ready is not None and ready[0].shape == obs.shape and torch.equal(ready[0], obs.to(ready[0].device)):
+            return ready[1]
         with torch.autocast(self.device.type, enabled=False):
             return self.act(obs.to(self.device))
 
@@ -200,6 +215,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
             # averages every gradient over the ranks instead.
             model.require_backward_grad_sync = False
         opts = self.optimizers()
+        for stale in ("_plan_cache", "_prepared_action"):  # callbacks ran since the last step
+            self.__dict__.pop(stale, None)
         for _ in range(self.items_per_step):
             if self._train_item(next_item(self, dataloader_iter), opts):
                 break
@@ -207,8 +224,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def _train_item(self, item: dict, opts) -> bool:
         """The item's k updates and counters; True when it ended a round."""
         batch = item["batch"]
+        self.__dict__["_acting_obs"] = item["acting_obs"] if self.explores_with_actor else None
         for j in range(int(item["updates"])):
             self._update({k: v[j] for k, v in batch.items()}, *opts)
+        self.__dict__["_acting_obs"] = None
         self.env_steps.add_(int(item["env_steps"]))  # in place: no Module.__setattr__ per item
         r = self._round
         r["returns"].extend(item["episode_returns"].tolist())
@@ -232,15 +251,17 @@ class TD3Module(SeededRNGs, L.LightningModule):
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
             eps = self._target_eps(b["action"])
             actor_too = (int(self.updates) + 1) % self.policy_delay == 0
-            groups = self._graph_groups(shadows, actor_opt, critic_opt) if self.compile else None
-            if groups is not None:
-                nets = {k: sh.refresh() for k, sh in shadows.items()}
-                stats = compiled(whole_update)(self.policy.head, nets, groups, b, self.gamma, self.tau, eps, actor_too)
-                for sh in shadows.values():
-                    torch.autograd.graph.increment_version(sh.params)  # a compiled write bumps no counter
-                    sh.written()
-                self._count(*stats)
+            plan = self._plan(shadows, actor_opt, critic_opt) if self.compile else None
+            if plan is not None:
+                acting_obs = self.__dict__.get("_acting_obs")
+                action = compiled(whole_update)(self.policy.head, *plan, b, self.gamma, self.tau, eps, actor_too,
+                                                self._round["sums"], acting_obs)
+                if action is not None:
+                    self.__dict__["_prepared_action"] = (acting_obs, action)
+                self._count(actor_too)
                 return
+            for stale in ("_plan_cache", "_prepared_action"):  # the steps below write parameters without their copies
+                self.__dict__.pop(stale, None)
             nets = {k: shadows[k].refresh() for k in ("actor_target", "critic_target", "critic")}
             grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
             self._descend(self.critic, self.critic.nets, grads, critic_opt)
@@ -251,7 +272,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
                 self._descend(self.actor, [self.actor], grads, actor_opt)
                 for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
-            self._count(critic_loss, q_mean, actor_loss)
+            accumulate_(self._round["sums"], critic_loss, q_mean, actor_loss)
+            self._count(actor_too)
 
     def _target_eps(self, action: torch.Tensor) -> torch.Tensor | None:
         """Target-policy smoothing noise, in half-range units like the exploration noise (None when off)."""
@@ -266,35 +288,32 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self._all_reduce_grads(net)
         _step(opt, net)
 
-    def _graph_groups(self, shadows: dict[str, fused.Shadow], actor_opt, critic_opt) -> dict | None:
-        """:func:`whole_update`'s parameter groups, or None where it does not apply: under DDP (the
-        gradients are averaged between the passes and the steps) or with an optimizer other than a plain
-        Adam (the eager path then takes that optimizer's own step)."""
+    def _plan(self, shadows: dict[str, fused.Shadow], actor_opt, critic_opt) -> tuple[dict, dict] | None:
+        """:func:`whole_update`'s networks and parameter groups, or None where it does not apply: under DDP
+        (the gradients are averaged between the passes and the steps) or with an optimizer other than a
+        plain Adam (the eager path then takes that optimizer's own step). Made once per Lightning step (or
+        after an eager update): the copies are re-read only if a parameter changed since, and between
+        plans only the compiled updates, which keep them current, write the parameters."""
+        plan = self.__dict__.get("_plan_cache")
+        if plan is not None and plan[0] is shadows:
+            return plan[1]
         if self._trainer is not None and self.trainer.world_size > 1:
             return None
         opts = {"actor": getattr(actor_opt, "optimizer", actor_opt), "critic": getattr(critic_opt, "optimizer", critic_opt)}
         hypers = {k: adam.hyper(opt) for k, opt in opts.items()}
         if None in hypers.values():
             return None
-        # made again only when something they hold was replaced (new shadows, a loaded optimizer state)
-        held, key = (shadows, *(opt.state for opt in opts.values())), tuple(hypers.values())
-        cached = self.__dict__.get("_groups")
-        if cached is None or any(a is not b for a, b in zip(cached[0], held)) or cached[1] != key:
-            groups = {k: {"params": sh.params} for k, sh in shadows.items()}
-            for k, opt in opts.items():
-                groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
-            self.__dict__["_groups"] = cached = (held, key, groups)
-        return cached[2]
+        nets = {k: sh.refresh() for k, sh in shadows.items()}
+        groups = {k: {"params": sh.params} for k, sh in shadows.items()}
+        for k, opt in opts.items():
+            groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
+        self.__dict__["_plan_cache"] = (shadows, (nets, groups))
+        return nets, groups
 
-    def _count(self, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
+    def _count(self, actor_too: bool) -> None:
         self.updates.add_(1)  # in place: no Module.__setattr__ on every update
-        r = self._round
-        r["critic_loss"].add_(critic_loss)
-        r["q"].add_(q_mean)
-        r["n_critic"] += 1
-        if actor_loss is not None:
-            r["actor_loss"].add_(actor_loss)
-            r["n_actor"] += 1
+        self._round["n_critic"] += 1
+        self._round["n_actor"] += int(actor_too)
 
     def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
         """The networks' batched compute-dtype copies (made once per dtype and device)."""
@@ -338,9 +357,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
         torch.set_flush_denormal(True)
 
     def _fresh_round(self) -> dict:
-        zero = torch.zeros((), device=self.device)
-        return {"returns": [], "lengths": [], "steps": 0, "critic_loss": zero, "q": zero.clone(),
-                "actor_loss": zero.clone(), "n_critic": 0, "n_actor": 0, "started": time.perf_counter()}
+        return {"returns": [], "lengths": [], "steps": 0, "n_critic": 0, "n_actor": 0, "started": time.perf_counter(),
+                "sums": torch.zeros(3, device=self.device)}  # critic loss, mean Q_1, actor loss
 
     def _end_round(self) -> None:
         r, gen = self._round, int(self.generation)
@@ -350,10 +368,11 @@ class TD3Module(SeededRNGs, L.LightningModule):
         if r["returns"]:
             stats |= {"rollout/episode_return": sum(r["returns"]) / len(r["returns"]),
                       "rollout/episode_length": sum(r["lengths"]) / len(r["lengths"])}
+        critic_loss, q, actor_loss = r["sums"].tolist()
         if r["n_critic"]:
-            stats |= {"ddpg/critic_loss": float(r["critic_loss"]) / r["n_critic"], "ddpg/q_mean": float(r["q"]) / r["n_critic"]}
+            stats |= {"ddpg/critic_loss": critic_loss / r["n_critic"], "ddpg/q_mean": q / r["n_critic"]}
         if r["n_actor"]:
-            stats["ddpg/actor_loss"] = float(r["actor_loss"]) / r["n_actor"]
+            stats["ddpg/actor_loss"] = actor_loss / r["n_actor"]
         testing = gen % self.eval_every == 0 or gen >= self.rounds
         stats |= self.round_stats(r, testing)
         if testing:

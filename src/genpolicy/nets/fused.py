@@ -60,30 +60,32 @@ class Shadow:
         self._seen = None
         self.refresh()
 
-    def _versions(self) -> tuple:
-        return tuple((p._version, p.data_ptr()) for p in self.params)
-
     @torch.no_grad()
     def refresh(self) -> Stack:
         """The stack, re-read from the parameters if any of them changed since the last read (an
         optimiser step, a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's
         version counter)."""
-        seen = self._versions()
+        seen = tuple((p._version, p.data_ptr()) for p in self.params)
         if seen != self._seen:
             torch._foreach_copy_(self._dst, self.params)
             self._seen = seen
         return self.net
-
-    def written(self) -> None:
-        """Record that the parameters and the stack were updated together (by a compiled update that
-        writes both): the next :meth:`refresh` need not re-read them."""
-        self._seen = self._versions()
 
 
 def parameters(mlps: Sequence[MLP]) -> list[torch.Tensor]:
     """The MLPs' parameters layer by layer, MLP by MLP, weight before bias: the order of :func:`slots`
     and :func:`flat_grads`."""
     return [p for i in range(len(mlps[0].layers)) for m in mlps for p in m.layers[i].parameters()]
+
+
+def single(params: Sequence[torch.Tensor], like: Stack) -> Stack:
+    """A one-MLP stack of ``params`` themselves (views, in the order of :func:`parameters`), shaped like ``like``."""
+    it = iter(params)
+    weights, biases = [], []
+    for b in like.biases:
+        weights.append(next(it)[None])
+        biases.append(None if b is None else next(it)[None, None])
+    return Stack(weights, biases, like.activation)
 
 
 def slots(net: Stack) -> list[torch.Tensor]:
