@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
 from genpolicy._checks import integer
 from genpolicy.data.replay import ItemStream
@@ -43,8 +42,8 @@ class DemonstrationDataModule(L.LightningDataModule):
                 self.actions = torch.cat([module.teacher_act(s.to(module.device)).cpu() for s in self.states.split(65536)])
             self.teacher_returns, self.env_steps = result.returns.flatten(), result.env_steps
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(ItemStream(self), batch_size=None)
+    def train_dataloader(self) -> ItemStream:
+        return ItemStream(self)
 
     def next_item(self) -> dict:
         idx = torch.randint(len(self.states), (self.updates_per_item, self.batch_size), generator=self.sampler)

@@ -250,7 +250,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         shadows = self._shadows(dtype)
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
             eps = self._target_eps(b["action"])
-            actor_too = (int(self.updates) + 1) % self.policy_delay == 0
+            actor_too = self.policy_delay == 1 or (int(self.updates) + 1) % self.policy_delay == 0
             plan = self._plan(shadows, actor_opt, critic_opt) if self.compile else None
             if plan is not None:
                 acting_obs = self.__dict__.get("_acting_obs")
