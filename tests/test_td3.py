@@ -11,6 +11,7 @@ from genpolicy.fit import InputError, load_checkpoint
 from genpolicy.rollout.collector import StepCollector
 from genpolicy.rollout.exploration import GaussianNoise, OUNoise
 from genpolicy.rollout.replay import ReplayBuffer
+from conftest import needs_cxx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -92,6 +93,19 @@ def test_resume_continues_counters_and_optimisers(fit_run, tmp_path):
     # the buffer was not saved: the collector refills warm-up worth of transitions before updating
     assert int(b["state_dict"]["updates"]) == int(a["state_dict"]["updates"]) + 200 - 200 + 10
     assert b["optimizer_states"][1]["state"][0]["step"] > a["optimizer_states"][1]["state"][0]["step"]
+
+
+@needs_cxx
+def test_compiled_updates_keep_torchs_optimizer_state_for_an_eager_resume(fit_run, tmp_path):
+    """method.compile=true steps Adam inside the graph on the optimizer's own state: the checkpoint holds
+    torch's step count, and a resumed eager run continues it."""
+    first, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "generations=2", "method.compile=true", run_dir=tmp_path / "a")
+    resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, f"resume={first['checkpoint']}", run_dir=tmp_path / "b")
+    a, b = load_checkpoint(first["checkpoint"]), load_checkpoint(resumed["checkpoint"])
+    updates = int(a["state_dict"]["updates"])
+    assert updates == 400 - 200 + 10 and a["optimizer_states"][1]["state"][0]["step"] == updates  # critic steps
+    assert a["optimizer_states"][0]["state"][0]["step"] == updates // 2  # TD3's delayed actor steps
+    assert b["optimizer_states"][1]["state"][0]["step"] == int(b["state_dict"]["updates"]) == updates + 10
 
 
 def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
