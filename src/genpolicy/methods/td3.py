@@ -215,8 +215,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
             # averages every gradient over the ranks instead.
             model.require_backward_grad_sync = False
         opts = self.optimizers()
-        for stale in ("_plan_cache", "_prepared_action"):  # callbacks ran since the last step
-            self.__dict__.pop(stale, None)
+        self._forget_plan()  # callbacks ran since the last step
         for _ in range(self.items_per_step):
             if self._train_item(next_item(self, dataloader_iter), opts):
                 break
@@ -260,8 +259,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
                     self.__dict__["_prepared_action"] = (acting_obs, action)
                 self._count(actor_too)
                 return
-            for stale in ("_plan_cache", "_prepared_action"):  # the steps below write parameters without their copies
-                self.__dict__.pop(stale, None)
+            self._forget_plan()  # the steps below write parameters without their copies
             nets = {k: shadows[k].refresh() for k in ("actor_target", "critic_target", "critic")}
             grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
             self._descend(self.critic, self.critic.nets, grads, critic_opt)
@@ -309,6 +307,11 @@ class TD3Module(SeededRNGs, L.LightningModule):
             groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
         self.__dict__["_plan_cache"] = (shadows, (nets, groups))
         return nets, groups
+
+    def _forget_plan(self) -> None:
+        """Drop the compiled update's plan and prepared actions: something else may write the parameters."""
+        for key in ("_plan_cache", "_prepared_action"):
+            self.__dict__.pop(key, None)
 
     def _count(self, actor_too: bool) -> None:
         self.updates.add_(1)  # in place: no Module.__setattr__ on every update
