@@ -64,28 +64,44 @@ def log_round(module: L.LightningModule, stats: dict) -> None:
         logger.log_metrics(stats, step=int(module.generation))
 
 
-def critic_grads(head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None):
+def critic_grads(head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None,
+                 actor_too: bool = False):
     """The critic's gradients for one minibatch: y = r + γ·(1 − terminated)·min_i Q'_i(s', ã') with
     ã' = π'(s') (+ ``eps``, clipped to the box: target-policy smoothing), loss Σ_i mean (Q_i(s, a) − y)²
-    → (per-layer gradients, loss, mean Q_1). A pure tensor function (``compile=true`` compiles it)."""
-    next_action = head(fused.forward(nets["actor_target"], b["next_obs"][None])[0])
+    → (per-layer gradients, loss, mean Q_1, the actor's recorded pass π(s) for :func:`actor_grads` or None).
+
+    Independent passes share their GEMMs: the critics on (s, a) run in one batched product per layer with
+    their targets on (s', ã') (the stack ``nets["critics"]``), and with ``actor_too`` the actor on s with
+    its target on s' (``nets["actors"]``); on a 2-core CPU a batch of two matrices costs about what one
+    does. A pure tensor function (``compile=true`` compiles it)."""
+    obs, next_obs = b["obs"], b["next_obs"]
+    actor_pass = None
+    if actor_too:
+        tape = fused.Tape()
+        out = fused.forward(nets["actors"], torch.stack([obs, next_obs]), tape)
+        actor_pass, next_out = (out[0], tape.part(0, 1)), out[1]
+    else:
+        next_out = fused.forward(nets["actor_target"], next_obs[None])[0]
+    next_action = head(next_out)
     if eps is not None:
         low, high = head.low.to(next_action.device), head.high.to(next_action.device)
         next_action = torch.maximum(torch.minimum(next_action + eps, high), low)
-    target_q = fused.forward(nets["critic_target"], torch.cat([b["next_obs"], next_action], -1)[None]).min(0).values[:, 0]
-    y = b["reward"] + gamma * (1.0 - b["terminated"]) * target_q  # (B,)
-    critic, tape = nets["critic"], fused.Tape()
-    q = fused.forward(critic, torch.cat([b["obs"], b["action"]], -1)[None], tape)[..., 0]  # (n, B)
+    n = nets["critic"].weights[0].shape[0]
+    x = torch.stack([torch.cat([obs, b["action"]], -1), torch.cat([next_obs, next_action], -1)])
+    tape = fused.Tape()
+    qs = fused.forward(nets["critics"], x.repeat_interleave(n, 0), tape)[..., 0]  # (2n, B): Q_i(s, a), then Q'_i(s', ã')
+    q = qs[:n]
+    y = b["reward"] + gamma * (1.0 - b["terminated"]) * qs[n:].min(0).values  # (B,)
     err = q - y
-    grads, _ = fused.backward(critic, tape, (2 / y.shape[0]) * err[..., None])
-    return grads, err.square().mean(1).sum(), q[0].mean()
+    grads, _ = fused.backward(nets["critic"], tape.part(0, n), (2 / y.shape[0]) * err[..., None])
+    return grads, err.square().mean(1).sum(), q[0].mean(), actor_pass
 
 
-def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor):
-    """The actor's gradients for ascending Q_1(s, π(s)): the chain rule through the critic's input into
-    the actor → (per-layer gradients, actor loss −mean Q_1). A pure tensor function."""
-    actor_tape = fused.Tape()
-    out = fused.forward(actor, obs[None], actor_tape)[0]  # (B, action_dim) before the head
+def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor, actor_pass):
+    """The actor's gradients for ascending Q_1(s, π(s)), from its recorded pass ``actor_pass`` (output
+    before the head, tape): the chain rule through the critic's input into the actor → (per-layer
+    gradients, actor loss −mean Q_1). A pure tensor function."""
+    out, actor_tape = actor_pass  # (B, action_dim) before the head
     tape = fused.Tape()
     q = fused.forward(critic, torch.cat([obs, head(out)], -1)[None], tape)[0, :, 0]
     _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / q.shape[0])[None, :, None],
@@ -93,6 +109,13 @@ def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor
     d_out = head.backward(out, d_input[0, :, obs.shape[-1]:])
     grads, _ = fused.backward(actor, actor_tape, d_out[None])
     return grads, -q.mean()
+
+
+def roles(actors: fused.Stack, critics: fused.Stack) -> dict[str, fused.Stack]:
+    """The networks as views of the two stacks [actor, actor_target] and [critics…, critic targets…]."""
+    n = critics.weights[0].shape[0] // 2
+    return {"actors": actors, "critics": critics, "actor": actors.part(0, 1), "actor_target": actors.part(1, 2),
+            "critic": critics.part(0, n), "critic_target": critics.part(n, 2 * n)}
 
 
 def accumulate_(sums: torch.Tensor, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
@@ -111,12 +134,12 @@ def whole_update(head, nets: dict[str, fused.Stack], groups: dict[str, dict], b:
     never need re-reading (compiled writes bump no version counter, and none is needed). With
     ``acting_obs``, → the updated actor's float32 actions there: the collector's next step, computed
     while the actor's weights are still in cache (read cold after the update, they cost ~4× more)."""
-    grads, critic_loss, q_mean = critic_grads(head, nets, b, gamma, eps)
+    grads, critic_loss, q_mean, actor_pass = critic_grads(head, nets, b, gamma, eps, actor_too)
     critic = groups["critic"]
     adam.step_(critic["params"], fused.flat_grads(grads), critic["state"], critic["hyper"], fused.slots(nets["critic"]))
     actor_loss = None
     if actor_too:
-        grads, actor_loss = actor_grads(head, nets["actor"], nets["critic"].first(), b["obs"])
+        grads, actor_loss = actor_grads(head, nets["actor"], nets["critic"].first(), b["obs"], actor_pass)
         actor = groups["actor"]
         adam.step_(actor["params"], fused.flat_grads(grads), actor["state"], actor["hyper"], fused.slots(nets["actor"]))
         for k in ("actor", "critic"):
@@ -260,13 +283,14 @@ class TD3Module(SeededRNGs, L.LightningModule):
                 self._count(actor_too)
                 return
             self._forget_plan()  # the steps below write parameters without their copies
-            nets = {k: shadows[k].refresh() for k in ("actor_target", "critic_target", "critic")}
-            grads, critic_loss, q_mean = self._math(critic_grads)(self.policy.head, nets, b, self.gamma, eps)
+            nets = roles(shadows["actors"].refresh(), shadows["critics"].refresh())
+            grads, critic_loss, q_mean, actor_pass = self._math(critic_grads)(self.policy.head, nets, b, self.gamma,
+                                                                              eps, actor_too)
             self._descend(self.critic, self.critic.nets, grads, critic_opt)
             actor_loss = None
             if actor_too:
-                grads, actor_loss = self._math(actor_grads)(self.policy.head, shadows["actor"].refresh(),
-                                                            shadows["critic"].refresh().first(), b["obs"])
+                grads, actor_loss = self._math(actor_grads)(self.policy.head, nets["actor"],
+                                                            shadows["critics"].refresh().first(), b["obs"], actor_pass)
                 self._descend(self.actor, [self.actor], grads, actor_opt)
                 for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
@@ -301,10 +325,12 @@ class TD3Module(SeededRNGs, L.LightningModule):
         hypers = {k: adam.hyper(opt) for k, opt in opts.items()}
         if None in hypers.values():
             return None
-        nets = {k: sh.refresh() for k, sh in shadows.items()}
-        groups = {k: {"params": sh.params} for k, sh in shadows.items()}
+        groups = {k: {"params": fused.parameters(mlps)} for k, mlps in self._mlps().items()}
         for k, opt in opts.items():
             groups[k] |= {"state": adam.state(opt, groups[k]["params"]), "hyper": hypers[k]}
+            if groups[k]["state"] is None:
+                return None
+        nets = roles(shadows["actors"].refresh(), shadows["critics"].refresh())
         self.__dict__["_plan_cache"] = (shadows, (nets, groups))
         return nets, groups
 
@@ -318,15 +344,20 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self._round["n_critic"] += 1
         self._round["n_actor"] += int(actor_too)
 
+    def _mlps(self) -> dict[str, list]:
+        return {"actor": [self.actor], "actor_target": [self.actor_target], "critic": list(self.critic.nets),
+                "critic_target": list(self.critic_target.nets)}
+
     def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
-        """The networks' batched compute-dtype copies (made once per dtype and device)."""
+        """The batched compute-dtype copies of [actor, actor_target] and [critics…, critic targets…] (made
+        once per dtype and device; :func:`roles` names their parts)."""
         key = (dtype, self.device)
         cache = self.__dict__.setdefault("_shadow_cache", {})
         if key not in cache:
             cache.clear()
-            cache[key] = {"actor": fused.Shadow([self.actor], dtype), "actor_target": fused.Shadow([self.actor_target], dtype),
-                          "critic": fused.Shadow(self.critic.nets, dtype),
-                          "critic_target": fused.Shadow(self.critic_target.nets, dtype)}
+            mlps = self._mlps()
+            cache[key] = {"actors": fused.Shadow(mlps["actor"] + mlps["actor_target"], dtype),
+                          "critics": fused.Shadow(mlps["critic"] + mlps["critic_target"], dtype)}
         return cache[key]
 
     def _math(self, fn):

@@ -28,9 +28,14 @@ class Stack:
     biases: list[torch.Tensor | None]
     activation: str
 
+    def part(self, start: int, stop: int) -> "Stack":
+        """MLPs ``start`` … ``stop − 1`` of the stack (views)."""
+        return Stack([w[start:stop] for w in self.weights], [None if b is None else b[start:stop] for b in self.biases],
+                     self.activation)
+
     def first(self, k: int = 1) -> "Stack":
         """The first ``k`` MLPs of the stack (views)."""
-        return Stack([w[:k] for w in self.weights], [None if b is None else b[:k] for b in self.biases], self.activation)
+        return self.part(0, k)
 
 
 @dataclass
@@ -40,6 +45,10 @@ class Tape:
     inputs: list[torch.Tensor] = field(default_factory=list)
     pre: list[torch.Tensor] = field(default_factory=list)
     post: list[torch.Tensor] = field(default_factory=list)
+
+    def part(self, start: int, stop: int) -> "Tape":
+        """The record of MLPs ``start`` … ``stop − 1`` of a stack's pass (views): their backward pass alone."""
+        return Tape(*([t[start:stop] for t in ts] for ts in (self.inputs, self.pre, self.post)))
 
 
 class Shadow:
