@@ -217,8 +217,12 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
         n = episodes or self.eval_episodes
         evaluator = evaluator or self.trainer.datamodule.evaluator
-        # one member playing n episodes: the n copies share one weight read per step (n members would not)
-        return evaluator.evaluate(self.policy.bind, self.test_policies(), n, eval_seeds(self.seed, seed, n), self.device)
+        # One member playing n episodes: the n copies share one weight read per step (n members would not).
+        # In float32, as the collector acts: casting the weights for bf16 on every step of a few copies
+        # costs more than the products (a 10-episode Pendulum test: 100 → 60 ms).
+        with torch.autocast(self.device.type, enabled=False):
+            return evaluator.evaluate(self.policy.bind, self.test_policies(), n, eval_seeds(self.seed, seed, n),
+                                      self.device)
 
     # ---------------------------------------------------------------- Lightning plumbing
     def configure_optimizers(self):

@@ -114,7 +114,7 @@ def forward(net: Stack, x: torch.Tensor, tape: Tape | None = None) -> torch.Tens
     x = x.expand(net.weights[0].shape[0], -1, -1)
     for i, (w, b) in enumerate(zip(net.weights, net.biases)):
         x = x.to(w.dtype)
-        h = torch.bmm(x, w.transpose(1, 2))
+        h = _bmm(x, w.transpose(1, 2))
         if b is not None:
             h.add_(b)
         if tape is not None:
@@ -126,6 +126,16 @@ def forward(net: Stack, x: torch.Tensor, tape: Tape | None = None) -> torch.Tens
             tape.pre.append(h)
             tape.post.append(x)
     raise AssertionError("unreachable")
+
+
+def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.bmm``; a batch of one runs as a plain matrix product. Under ``torch.compile`` a lone
+    matrix can get a zero batch stride, and bmm's oneDNN path then copies a transposed operand first
+    (two 200 KB copies per DDPG update). Products with a dimension of one stay ``bmm``: inductor turns
+    those into fused loops, which it does not do for ``mm``."""
+    if a.shape[0] == 1 and min(a.shape[1], a.shape[2], b.shape[2]) > 1:
+        return torch.mm(a[0], b[0])[None]
+    return torch.bmm(a, b)
 
 
 def _activation_backward(name: str, grad: torch.Tensor, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
@@ -147,10 +157,10 @@ def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool 
         g = g.to(w.dtype)
         if weight_grads:
             db = g.sum(1, dtype=torch.float32) if net.biases[i] is not None else None
-            grads.append((torch.bmm(g.transpose(1, 2), tape.inputs[i]), db))  # cast by write_grads
+            grads.append((_bmm(g.transpose(1, 2), tape.inputs[i]), db))  # cast by write_grads
         if i == 0 and not input_grad:
             break
-        g = torch.bmm(g, w)
+        g = _bmm(g, w)
         if i > 0:
             g = _activation_backward(net.activation, g, tape.pre[i - 1], tape.post[i - 1])
     return (grads[::-1] if weight_grads else None), (g.float() if input_grad else None)
