@@ -169,3 +169,27 @@ def test_compiled_update_prepares_the_collectors_next_actions():
     second = module.__dict__["_prepared_action"][1]
     other = module.explore(obs + 1)  # other observations: computed for them
     assert other is not second and torch.allclose(other, module.act(obs + 1))
+
+
+def test_adam_step_matches_torch_and_refuses_uneven_step_counts():
+    """nets/adam.py's step (bias corrections computed once per group) follows torch.optim.Adam; a group
+    whose parameters were stepped unevenly (torch skips a parameter without a gradient) is left to torch."""
+    from genpolicy.nets import adam
+
+    torch.manual_seed(0)
+    params = [torch.randn(5, 3), torch.randn(3)]
+    mine = [p.clone() for p in params]
+    opt = torch.optim.Adam(params, lr=0.1, betas=(0.8, 0.9))
+    ref = torch.optim.Adam([torch.nn.Parameter(p.clone()) for p in params], lr=0.1, betas=(0.8, 0.9))
+    state = adam.state(opt, mine)
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in params]
+        adam.step_(mine, grads, state, adam.hyper(opt))
+        for p, g in zip(ref.param_groups[0]["params"], grads):
+            p.grad = g
+        ref.step()
+    for p, q in zip(mine, ref.param_groups[0]["params"]):
+        assert torch.allclose(p, q, atol=1e-6)
+    assert float(state["step"][0]) == 5
+    state["step"][1].add_(1)  # one parameter stepped once more
+    assert adam.state(opt, mine) is None
