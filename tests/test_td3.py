@@ -131,3 +131,14 @@ def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
 def test_bad_input(fit_run, overrides, message):
     with pytest.raises(InputError, match=message):
         fit_run("experiment=ddpg_pendulum", *TINY_TD3, *overrides)
+
+
+def test_training_keeps_freed_memory_on_glibc():
+    """DDPG/TD3 runs raise glibc's mmap and trim thresholds (their update's tensors are then reused
+    from the heap); without glibc the call is a no-op that says so."""
+    import platform
+
+    from genpolicy._malloc import keep_freed_memory
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc

@@ -23,6 +23,7 @@ import torch
 
 from genpolicy._checks import flag, integer, positive
 from genpolicy._compile import compiled, prepare
+from genpolicy._malloc import keep_freed_memory
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.nets import adam, fused
@@ -393,6 +394,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         # subnormal after 40k BipedalWalker steps, and Adam took a quarter of the run. Flush them to zero
         # (values below 1.2e-38; set before Lightning's first update, inherited by new threads).
         torch.set_flush_denormal(True)
+        keep_freed_memory()  # the update's tensors are reused from the heap, not re-faulted from the OS
 
     def _fresh_round(self) -> dict:
         return {"returns": [], "lengths": [], "steps": 0, "n_critic": 0, "n_actor": 0, "started": time.perf_counter(),

@@ -66,17 +66,18 @@ class Shadow:
         self.net = Stack(self.weights, self.biases, first.activation)
         self.params = parameters(mlps)
         self._dst = slots(self.net)
-        self._seen = None
+        self._seen = [None] * len(self.params)
         self.refresh()
 
     @torch.no_grad()
     def refresh(self) -> Stack:
-        """The stack, re-read from the parameters if any of them changed since the last read (an
-        optimiser step, a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's
-        version counter)."""
-        seen = tuple((p._version, p.data_ptr()) for p in self.params)
-        if seen != self._seen:
-            torch._foreach_copy_(self._dst, self.params)
+        """The stack, with the parameters that changed since the last read re-read (an optimiser step,
+        a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's version counter).
+        Only those: a stack of a network and its target often has one half current."""
+        seen = [(p._version, p.data_ptr()) for p in self.params]
+        stale = [i for i, (now, then) in enumerate(zip(seen, self._seen)) if now != then]
+        if stale:
+            torch._foreach_copy_([self._dst[i] for i in stale], [self.params[i] for i in stale])
             self._seen = seen
         return self.net
 
