@@ -1,38 +1,48 @@
-"""One suite for every search strategy (ask/tell over flat parameter vectors): a new strategy is added
-to STRATEGIES and gets every test."""
+"""One suite for every registered strategy (population.STRATEGIES), each built from its own config as
+``fit`` builds it and driven by the one generation update ``fit`` runs (population.protocol.update):
+a new strategy is one registry line away from every test here."""
+
+import copy
+from pathlib import Path
 
 import pytest
 import torch
+from conftest import compose_fit
+from hydra.utils import instantiate
+from torch import nn
 
-from genpolicy.population import CEM, ESSearch, GeneticAlgorithm, OpenAIES
+from genpolicy._configs import config_dir
+from genpolicy.population import STRATEGIES, CEM, GeneticAlgorithm, update
 
 D = 12
-STRATEGIES = {
-    "openai_es": lambda: ESSearch(OpenAIES(popsize=32, sigma=0.1), optimizer="adam", lr=0.05),
-    "ga": lambda: GeneticAlgorithm(popsize=32, truncation=6, mutation_std=0.1, elite_candidates=4),
-    "ga_sparse": lambda: GeneticAlgorithm(popsize=32, truncation=6, mutation_std=0.2, mutation_prob=0.5,
-                                          elite_candidates=4),
-    "cem": lambda: CEM(popsize=32, elite=6, smoothing=0.75, init_std=0.3, std_schedule="decay", std_decay=0.97),
-}
-TARGET = torch.linspace(-1, 1, D)
+TARGET = 0.3 * torch.linspace(-1, 1, D)
+SMALL = {"ga": ("strategy.truncation=6", "strategy.elite_candidates=4", "strategy.elite_episodes=2"),
+         "cem": ("strategy.elite=6",),
+         "pgpe": ("strategy.lr=0.02", "strategy.max_speed=0.04", "strategy.radius_init=0.5")}  # ClipUp: steps ~ lr
 
 
 def objective(x: torch.Tensor) -> torch.Tensor:  # (k, D) → (k,), maximised at TARGET
     return -((x - TARGET) ** 2).sum(-1)
 
 
-def generation(search, seed: int) -> None:
-    members = search.ask(seed)
-    fitness = objective(members.rows(torch.arange(len(members))))
-    candidates = search.tell(fitness, seed)
-    if candidates is not None:  # GA: re-evaluate the elite candidates (deterministic objective here)
-        search.tell_elite(objective(candidates))
+class Search:
+    """What PopulationModule does with a strategy, minus the rollouts: centre, optimiser, update."""
 
+    def __init__(self, name: str) -> None:
+        cfg = compose_fit(f"strategy={name}", "strategy.popsize=32", *SMALL.get(name, ()))
+        self.strategy = instantiate(cfg.strategy)
+        self.centre = nn.Parameter(torch.zeros(D, dtype=torch.float64))
+        self.strategy.initialize(self.centre if self.strategy.gradient_based else self.centre.detach())
+        self.optimizer, self.scheduler = self.strategy.make_optimizer([self.centre])
 
-def make(name: str):
-    s = STRATEGIES[name]()
-    s.initialize(torch.zeros(D))
-    return s
+    def generation(self, seed: int, fitness=None) -> dict:
+        members = self.strategy.ask(seed)
+        f = objective(members.rows(torch.arange(len(members)))) if fitness is None else fitness(members)
+        return update(self.strategy, self.centre, self.optimizer, self.scheduler, f, seed,
+                      lambda candidates, episodes: objective(candidates.rows(torch.arange(len(candidates)))))
+
+    def error(self) -> float:
+        return -float(objective(self.centre.detach()[None]))
 
 
 @pytest.fixture(params=sorted(STRATEGIES))
@@ -40,49 +50,70 @@ def name(request):
     return request.param
 
 
-@pytest.fixture
-def search(name):
-    return make(name)
+def test_every_strategy_has_a_config_and_every_config_a_strategy():
+    configs = {p.stem for p in (Path(config_dir()) / "strategy").glob("*.yaml")}
+    assert configs == set(STRATEGIES)
+    for key, cls in STRATEGIES.items():
+        target = compose_fit(f"strategy={key}").strategy._target_
+        assert target.rsplit(".", 1)[-1] == cls.__name__
 
 
-def test_a_quadratic_improves(search):
-    start = float(objective(search.solution()[None]))
-    for gen in range(120):
-        generation(search, gen)
-    assert float(objective(search.solution()[None])) > 0.05 * start  # error at least 20× smaller
+def test_a_quadratic_improves(name):
+    search = Search(name)
+    start = search.error()
+    for gen in range(150):
+        search.generation(gen)
+    assert search.error() < start / 10
 
 
-def test_members_are_rebuilt_from_the_seed_alone(search):
-    members = search.ask(7)
+def test_members_are_rebuilt_from_the_seed_alone(name):
+    search = Search(name)
+    search.generation(0)  # a generation in: a GA has parents, CEM/CMA a moved distribution
+    members = search.strategy.ask(7)
     all_rows = members.rows(torch.arange(len(members)))
+    assert all_rows.shape == (32, D)
     for i in (0, 1, len(members) - 1):
         torch.testing.assert_close(members.rows(torch.tensor([i]))[0], all_rows[i])
-    again = search.ask(7).rows(torch.arange(len(members)))
-    assert torch.equal(again, all_rows)
-    assert not torch.equal(search.ask(8).rows(torch.arange(len(members))), all_rows)
+    assert torch.equal(search.strategy.ask(7).rows(torch.arange(len(members))), all_rows)
+    assert not torch.equal(search.strategy.ask(8).rows(torch.arange(len(members))), all_rows)
 
 
-def test_state_round_trip_continues_identically(name, search):
+def test_state_round_trip_continues_identically(name):
+    search, other = Search(name), Search(name)
     for gen in range(3):
-        generation(search, gen)
-    state = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in search.state_dict().items()}
-    other = make(name)
-    other.load_state_dict(state)
+        search.generation(gen)
+    other.centre.data.copy_(search.centre.detach())  # Lightning restores the centre and the optimiser
+    other.optimizer.load_state_dict(copy.deepcopy(search.optimizer.state_dict()))  # a checkpoint copies
+    if search.scheduler is not None:
+        other.scheduler.load_state_dict(search.scheduler.state_dict())
+    state = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in search.strategy.state_dict().items()}
+    other.strategy.load_state_dict(state)
     for gen in range(3, 6):
-        generation(search, gen)
-        generation(other, gen)
-    assert torch.equal(search.solution(), other.solution())
+        a, b = search.generation(gen), other.generation(gen)
+        assert a == b
+    assert torch.equal(search.centre.detach(), other.centre.detach())
 
 
-def test_nonfinite_fitness_does_not_break_the_search(search):
-    members = search.ask(0)
-    fitness = objective(members.rows(torch.arange(len(members))))
-    fitness[::3] = float("nan")
-    fitness[1] = float("inf") * -1
-    candidates = search.tell(fitness, 0)
-    if candidates is not None:
-        search.tell_elite(objective(candidates))
-    assert torch.isfinite(search.solution()).all()
+def test_nonfinite_fitness_does_not_break_the_search(name):
+    search = Search(name)
+
+    def broken(members):
+        f = objective(members.rows(torch.arange(len(members))))
+        f[::3] = float("nan")
+        f[1] = -float("inf")
+        return f
+
+    metrics = search.generation(0, broken)
+    search.generation(1)
+    assert torch.isfinite(search.centre.detach()).all()
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+
+
+def test_metrics_carry_the_strategy_prefix(name):
+    search = Search(name)
+    metrics = search.generation(0)
+    prefix = search.strategy.metric_prefix
+    assert metrics and all(k.startswith(prefix + "/") for k in metrics)
 
 
 def test_ga_elite_survives_unmutated_and_only_better_candidates_replace_it():
@@ -90,14 +121,15 @@ def test_ga_elite_survives_unmutated_and_only_better_candidates_replace_it():
     ga.initialize(torch.zeros(D))
     members = ga.ask(0)
     torch.testing.assert_close(members.rows(torch.tensor([0]))[0], ga.elite)  # member 0 is the elite
-    fitness = torch.arange(16.0)  # the lucky single-episode winner is member 15
-    candidates = ga.tell(fitness, 0)
-    torch.testing.assert_close(candidates[0], torch.zeros(D))  # the standing elite is a candidate
-    best = ga.tell_elite(torch.tensor([5.0, 1.0, 2.0]))  # re-evaluation: the elite holds
-    assert best == 0 and torch.equal(ga.elite, torch.zeros(D))
-    parents = ga.parents
-    assert parents.shape == (4, D)
-    torch.testing.assert_close(parents[0], members.rows(torch.tensor([15]))[0])
+    ga.tell(torch.arange(16.0), 0)  # the lucky single-episode winner is member 15
+    candidates, episodes = ga.reevaluate()
+    assert episodes == ga.elite_episodes
+    torch.testing.assert_close(candidates.rows(torch.tensor([0]))[0], torch.zeros(D))  # the standing elite
+    metrics = ga.tell_reevaluated(torch.tensor([5.0, 1.0, 2.0]))  # re-evaluation: the elite holds
+    assert metrics["ga/elite_changed"] == 0 and torch.equal(ga.elite, torch.zeros(D))
+    assert ga.reevaluate() is None
+    assert ga.parents.shape == (4, D)
+    torch.testing.assert_close(ga.parents[0], members.rows(torch.tensor([15]))[0])
 
 
 def test_sparse_mutation_changes_about_that_fraction_of_elements():

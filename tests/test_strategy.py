@@ -5,26 +5,33 @@ from genpolicy.population import OpenAIES, centered_ranks, shape_fitness, zscore
 from genpolicy.population.shaping import utility
 
 
+def _ask(es, centre, seed):
+    es.initialize(centre)
+    return es.ask(seed).rows(torch.arange(es.popsize))
+
+
 def test_mirrored_pairs_cancel():
     es = OpenAIES(popsize=10, sigma=0.3)
     centre = torch.randn(7)
-    members = es.ask(centre, seed=123)
+    members = _ask(es, centre, 123)
     assert members.shape == (10, 7)
     torch.testing.assert_close((members[0::2] + members[1::2]) / 2, centre.expand(5, 7))
     assert not torch.allclose(members[0], members[2])
     # equal fitness within every pair → the pairs cancel and the estimate is exactly zero
     fitness = torch.arange(5.0).repeat_interleave(2)
-    assert torch.count_nonzero(es.gradient(fitness, 123, 7)) == 0
+    assert torch.count_nonzero(es.tell(fitness, 123)) == 0
 
 
 def test_members_rebuild_from_seed_and_index():
     for mirrored in (True, False):
         es = OpenAIES(popsize=6, sigma=0.1, mirrored=mirrored)
         centre = torch.randn(5)
-        members = es.ask(centre, seed=9)
+        members = _ask(es, centre, 9)
         for i in range(6):
-            torch.testing.assert_close(OpenAIES(6, 0.1, mirrored).member(centre, 9, i), members[i])
-        assert not torch.allclose(es.ask(centre, seed=10), members)
+            other = OpenAIES(6, 0.1, mirrored)
+            other.initialize(centre)
+            torch.testing.assert_close(other.ask(9).rows(torch.tensor([i]))[0], members[i])
+        assert not torch.allclose(_ask(es, centre, 10), members)
 
 
 @pytest.mark.parametrize("n", [2, 5, 64])
@@ -56,19 +63,22 @@ def test_quadratic_improves():
     target = torch.randn(20)
     centre = torch.nn.Parameter(torch.zeros(20))
     es = OpenAIES(popsize=32, sigma=0.1)
+    es.initialize(centre)
     opt = torch.optim.Adam([centre], lr=0.05)
     start = float((centre.detach() - target).norm())
     for gen in range(150):
-        members = es.ask(centre, seed=gen)
+        members = es.ask(gen).rows(torch.arange(32))
         fitness = -((members - target) ** 2).sum(1)
-        centre.grad = -es.gradient(fitness, gen, 20)
+        centre.grad = -es.tell(fitness, gen)
         opt.step()
     assert float((centre.detach() - target).norm()) < 0.1 * start
 
 
 def test_sigma_decay_and_state_round_trip():
     es = OpenAIES(popsize=4, sigma=1.0, sigma_decay=0.5, sigma_min=0.2)
-    es.step(), es.step(), es.step()
+    es.initialize(torch.zeros(3))
+    for seed in range(3):
+        es.tell(torch.arange(4.0), seed)
     assert es.sigma == pytest.approx(0.2)
     other = OpenAIES(popsize=4, sigma=1.0)
     other.load_state_dict(es.state_dict())

@@ -6,7 +6,16 @@ The PyTorch-ES interface (staturecrane/PyTorch-ES, after evostra), on genpolicy'
                          learning_rate=0.001, reward_goal=195, consecutive_goal_stopping=10)
     weights = es.run(iterations=300, print_step=10)
 
-``reward_fn(weights)`` receives a list of tensors shaped like the parameters and returns a float.
+Three ways to score a population (exactly one is given):
+
+- ``reward_func(weights) → float`` (per member): ``weights`` is a list of tensors shaped like the
+  parameters; one Python call per member (``threadcount`` threads).
+- ``batch_reward_func(weights) → (P,)`` (vectorised): ``weights`` is a list of tensors shaped
+  (P, *param.shape), the whole population; one call per iteration.
+- ``env="CartPole-v1"`` (or an :class:`~genpolicy.envs.registry.EnvSpec`) with the ``nn.Module`` as
+  ``params``: the module plays the env, the whole population in genpolicy's one batched episode loop
+  (:mod:`genpolicy.api_batched`); mirrored pairs share their reset seeds.
+
 Unlike the original, decays are applied once per iteration (not once per parameter tensor), members
 are mirrored pairs rebuilt from seeds (no deep copies of the model) and the update is the same
 OpenAI-ES step the Lightning method uses.
@@ -23,8 +32,11 @@ import torch
 from torch import nn
 
 from genpolicy import _checks as check
-from genpolicy.population.noise import member_seed
-from genpolicy.population.openai_es import ESSearch, OpenAIES
+from genpolicy.api_batched import BatchReward, BatchRewardScorer, EnvScorer
+from genpolicy.envs.registry import EnvSpec
+from genpolicy.population.openai_es import OpenAIES
+from genpolicy.population.protocol import Members, update
+from genpolicy.seeding import generation_seed
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -38,7 +50,7 @@ class EvolutionModule:
     def __init__(
         self,
         params: Iterable[torch.Tensor] | nn.Module,
-        reward_func: Callable[..., float],
+        reward_func: Callable[..., float] | None = None,
         population_size: int = 50,
         sigma: float = 0.1,
         learning_rate: float = 0.001,
@@ -56,7 +68,25 @@ class EvolutionModule:
         optimizer: str = "sgd",
         weight_decay: float = 0.0,
         seed: int = 0,
+        batch_reward_func: BatchReward | None = None,
+        env: str | EnvSpec | None = None,
+        episodes_per_member: int = 1,
+        obs_norm: bool = False,
+        action_mode: str | None = None,
+        test_episodes: int = 10,
     ) -> None:
+        """``params``: the model (its parameters are evolved and written back by :meth:`run`) or a list
+        of tensors; give exactly one of ``reward_func``, ``batch_reward_func`` or ``env`` (module
+        docstring). ``episodes_per_member``, ``obs_norm``, ``action_mode`` and ``test_episodes`` are
+        env-mode options (see :class:`~genpolicy.api_batched.EnvScorer`); ``threadcount`` and
+        ``render_test`` only apply to ``reward_func``."""
+        given = [n for n, v in (("reward_func", reward_func), ("batch_reward_func", batch_reward_func),
+                                ("env", env)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of reward_func (one member → float), batch_reward_func "
+                             f"(whole population → (P,)) or env (a gymnasium id or EnvSpec); got "
+                             f"{' and '.join(given) or 'none'}")
+        model = params
         params = list(params.parameters() if isinstance(params, nn.Module) else params)
         if not params:
             raise ValueError("params is empty: pass model.parameters() or a list of tensors")
@@ -69,16 +99,24 @@ class EvolutionModule:
             raise ValueError("consecutive_goal_stopping needs a reward_goal")
         check.choice("optimizer", optimizer, ("sgd", "adam"))
         self.params, self.reward_func = params, reward_func
-        self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay)
+        # the engine's OpenAI-ES and generation update, as fit runs them (plain SGD: no momentum)
+        self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay, optimizer=optimizer,
+                                 lr=learning_rate, lr_decay=decay, momentum=0.0, weight_decay=weight_decay)
         device = torch.device("cuda" if cuda else params[0].device)
         self.shapes = [p.shape for p in params]
-        self.search = ESSearch(self.strategy, optimizer, learning_rate, decay, weight_decay)  # the engine's ES
-        self.search.initialize(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
-        self.optimizer = self.search.optimizer
+        self.centre = nn.Parameter(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
+        self.strategy.initialize(self.centre)
+        self.optimizer, self.scheduler = self.strategy.make_optimizer([self.centre])
         self.threadcount, self.render_test = int(threadcount), render_test
         self.reward_goal, self.consecutive = reward_goal, consecutive_goal_stopping or 1
         self.save_path = Path(save_path) if save_path else None
         self.seed, self.iteration, self.history = int(seed), 0, []
+        self.batched: BatchRewardScorer | EnvScorer | None = None  # None: the per-member reward_func
+        if batch_reward_func is not None:
+            self.batched = BatchRewardScorer(batch_reward_func, self.shapes)
+        elif env is not None:
+            self.batched = EnvScorer(model, env, self.strategy.env_pairs, episodes_per_member, obs_norm,
+                                     action_mode, test_episodes, device)
 
     # ------------------------------------------------------------------ helpers
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -92,13 +130,16 @@ class EvolutionModule:
     @property
     def weights(self) -> list[torch.Tensor]:
         """The current (unperturbed) weights, shaped like the parameters."""
-        return [w.detach().clone() for w in self.unflatten(self.search.solution())]
+        return [w.detach().clone() for w in self.unflatten(self.strategy.solution())]
 
-    def _score(self, members: torch.Tensor) -> torch.Tensor:
+    def _score(self, members: Members, seed: int) -> torch.Tensor:
+        if self.batched is not None:
+            return self.batched.score(members, seed)
+
         def one(row):
             return float(self.reward_func(self.unflatten(row)))
 
-        rows = list(members)
+        rows = list(members.rows(torch.arange(len(members))))
         if self.threadcount == 1:
             scores = [one(r) for r in rows]
         else:
@@ -107,16 +148,20 @@ class EvolutionModule:
         return torch.tensor(scores, dtype=torch.float64)
 
     def test(self) -> float:
+        """The current weights' reward: ``reward_func(weights)``; the batch function on a population of
+        one; or the env mode's mean return over ``test_episodes`` episodes (``eval_seeds(seed, iteration)``)."""
+        if self.batched is not None:
+            return self.batched.test(self.strategy.solution(), self.seed, self.iteration)
         kwargs = {"render": True} if self.render_test else {}
         return float(self.reward_func(self.weights, **kwargs))
 
     # ------------------------------------------------------------------ the loop
     def step(self) -> torch.Tensor:
         """One iteration: sample, score, update. Returns the population's rewards (P,)."""
-        seed = member_seed(self.seed, self.iteration)
-        members = self.search.ask(seed)
-        rewards = self._score(members.rows(torch.arange(len(members))))
-        self.search.tell(rewards, seed)  # the OpenAI-ES step; lr and σ decay once per iteration
+        seed = generation_seed(self.seed, self.iteration)
+        members = self.strategy.ask(seed)
+        rewards = self._score(members, seed)
+        update(self.strategy, self.centre, self.optimizer, self.scheduler, rewards, seed)  # lr and σ decay once
         self.iteration += 1
         return rewards
 
@@ -149,7 +194,7 @@ class EvolutionModule:
         return weights
 
 
-def evolve(model: nn.Module, reward_func: Callable[..., float], iterations: int, print_step: int = 10,
+def evolve(model: nn.Module, reward_func: Callable[..., float] | None, iterations: int, print_step: int = 10,
            **kwargs) -> nn.Module:
     """Evolve ``model`` in place with :class:`EvolutionModule` and return it."""
     EvolutionModule(model, reward_func, **kwargs).run(iterations, print_step)

@@ -134,9 +134,33 @@ def _callbacks(cfg: DictConfig, run_dir: Path, goal):
     return callbacks
 
 
+def _integer_key(cfg: DictConfig, key: str, minimum: int) -> None:
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{key} must be an integer ≥ {minimum}, got {value!r}")
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """The run-level keys: one line naming the key and what it accepts."""
+    try:
+        cfg.name = str(cfg.name)  # the hydra resolver is there only under hydra.main
+    except Exception:  # noqa: BLE001 - composed without Hydra's runtime (tests, the Python API)
+        cfg.name = "run"
+    _integer_key(cfg, "seed", 0)
+    _integer_key(cfg, "generations", -1)
+    _integer_key(cfg, "final_eval_episodes", 1)
+    _integer_key(cfg, "goal_stopping.consecutive", 1)
+    goal = cfg.goal_stopping.reward_goal
+    if goal not in (None, "solved") and (isinstance(goal, bool) or not isinstance(goal, (int, float))):
+        raise InputError(f"goal_stopping.reward_goal must be a number, solved or null, got {goal!r}")
+    if cfg.resume is not None and not isinstance(cfg.resume, str):
+        raise InputError(f"resume must be a checkpoint path or null, got {cfg.resume!r}")
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Train and test one experiment into ``run_dir``; returns the summary."""
     start = time.perf_counter()
+    check_top_level(cfg)
     import lightning as L
     import torch
 
@@ -146,7 +170,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     env, datamodule, module = build(cfg)
     if cfg.resume:  # fail now, not after the Trainer has started
         check_compatible(load_checkpoint(cfg.resume)["state_dict"], module.state_dict(), cfg.resume)
-    goal = cfg.goal_stopping.reward_goal
+    goal = env.goal if cfg.goal_stopping.reward_goal == "solved" else cfg.goal_stopping.reward_goal
     logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
     trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),
                            default_root_dir=str(run_dir))

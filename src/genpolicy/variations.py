@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from genpolicy._configs import config_dir
 from genpolicy.fit import InputError, json_cli, restore
-from genpolicy.population.noise import member_seed
+from genpolicy.seeding import generator
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
 
@@ -55,7 +55,7 @@ def variations(cfg: DictConfig) -> dict:
     cvae, n, E, seed = module.cvae, int(cfg.n), int(cfg.episodes), int(cfg.seed)
     teacher = module.actor if hasattr(module, "actor") else module.policy.net  # the DDPG/TD3 actor
     actor_params = torch.nn.utils.parameters_to_vector(teacher.parameters()).detach()[None]
-    gen = torch.Generator().manual_seed(member_seed(seed, 1))
+    gen = generator(seed, "variations")
     z = cvae.sample_latents(n, gen, "cpu")  # (n, latent_dim)
 
     from genpolicy.rollout import PopulationEvaluator

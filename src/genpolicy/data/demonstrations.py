@@ -11,7 +11,7 @@ import torch
 from genpolicy._checks import integer
 from genpolicy.data.replay import ItemStream
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.population.noise import member_seed, member_seeds
+from genpolicy.seeding import generator, seeds as stream_seeds
 from genpolicy.rollout.evaluator import PopulationEvaluator
 
 
@@ -31,10 +31,10 @@ class DemonstrationDataModule(L.LightningDataModule):
         if self.evaluator is None:
             self.evaluator = PopulationEvaluator(self.env)
         if self.sampler is None:
-            self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 10))
+            self.sampler = generator(self.seed, "demo_sampler")
         if self.states is None:
             module = self.trainer.lightning_module
-            seeds = member_seeds(member_seed(self.seed, 11), torch.arange(self.episodes))
+            seeds = stream_seeds(self.seed, "demo_env", torch.arange(self.episodes))
             result = self.evaluator.evaluate(module.policy.bind, module.teacher_params().expand(self.episodes, -1), 1,
                                              seeds, record_obs=True)
             self.states = result.observations

@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from genpolicy._checks import integer
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.population.noise import member_seed
 from genpolicy.rollout.evaluator import PopulationEvaluator
+from genpolicy.seeding import generation_seed
 
 
 class GenerationStream(IterableDataset):
@@ -31,7 +31,7 @@ class GenerationStream(IterableDataset):
     def __iter__(self):
         stop = None if self.per_epoch is None else (self.start // self.per_epoch + 1) * self.per_epoch
         for g in itertools.count(self.start) if stop is None else range(self.start, stop):
-            yield {"generation": g, "seed": member_seed(self.seed, g)}
+            yield {"generation": g, "seed": generation_seed(self.seed, g)}
 
 
 class GenerationDataModule(L.LightningDataModule):

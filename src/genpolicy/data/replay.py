@@ -21,7 +21,7 @@ from torch.utils.data import IterableDataset
 
 from genpolicy._checks import integer, positive
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.population.noise import member_seed
+from genpolicy.seeding import generator, indexed
 from genpolicy.rollout.collector import StepCollector
 from genpolicy.rollout.evaluator import PopulationEvaluator
 from genpolicy.rollout.exploration import make_noise
@@ -65,11 +65,11 @@ class ReplayDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.collector is None:  # under DDP every rank collects its own, differently seeded experience
             rank = self.trainer.global_rank if self.trainer is not None else 0
-            seed = self.seed if rank == 0 else member_seed(self.seed, 1000 + rank)
+            seed = self.seed if rank == 0 else indexed(self.seed, "replay_rank", rank)
             self.collector = StepCollector(self.env, self.n_envs, seed, self.noise, self.warmup_steps)
             self.buffer = ReplayBuffer(self.capacity, self.env.obs_dim, self.env.action_dim)
             self.evaluator = PopulationEvaluator(self.env)
-            self.sampler = torch.Generator().manual_seed(member_seed(self.seed, 8))
+            self.sampler = generator(self.seed, "replay_sampler")
         if self._pending is not None:
             state, self._pending = self._pending, None
             self.load_state_dict(state)

@@ -5,20 +5,16 @@ Reinforcement Learning", arXiv:1703.03864 (2017). Reference implementations fold
 atgambardella/pytorch-es (mirrored pairs, rank shaping, the centre-rank diagnostic, adaptive
 episode cap) and staturecrane/PyTorch-ES (reward-goal stopping, the bring-your-own-model API).
 
-The population engine does the work (methods/population.py with the OpenAIES strategy): each
-generation the negated ES ascent estimate goes into ``centre.grad`` and the configured optimiser
-(Adam or SGD, L2 weight decay) steps it; lr and σ decay once per generation.
+The population engine does the work (methods/population.py): each generation the negated ascent
+estimate of a gradient-based strategy (``strategy=openai_es``, or PGPE) goes into ``centre.grad`` and
+the strategy's optimiser (Adam, SGD or ClipUp; L2 weight decay) steps it; lr and σ decay once per
+generation. ``method=direct`` takes any strategy; this method refuses the non-gradient ones.
 """
 
 from __future__ import annotations
 
 from genpolicy.methods.population import PopulationModule
-from genpolicy.population.openai_es import OpenAIES
 
 
 class ESModule(PopulationModule):
-    def __init__(self, policy, strategy: OpenAIES, **kwargs) -> None:
-        if not isinstance(strategy, OpenAIES):
-            raise ValueError(f"method es needs strategy=openai_es, got {type(strategy).__name__}; "
-                             "use method=direct for other strategies")
-        super().__init__(policy, strategy, **kwargs)
+    strategy_kinds = ("gradient",)

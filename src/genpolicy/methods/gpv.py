@@ -26,6 +26,7 @@ from genpolicy.methods.td3 import TD3Module, log_round, next_item
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed
+from genpolicy.seeding import stream
 from genpolicy.rollout.evaluator import RolloutResult
 
 
@@ -38,7 +39,7 @@ def make_cvae(policy: PopulationPolicy, latent_dim: int, hidden, activation: str
 
 def play_variations(cvae: ActionVAE, evaluator, n: int, run_seed: int, seed: int, device) -> RolloutResult:
     """n test episodes, each a variation: its own z (seeded), held for the whole episode."""
-    gen = torch.Generator().manual_seed(member_seed(member_seed(run_seed, seed), 12))
+    gen = torch.Generator().manual_seed(member_seed(stream(run_seed, "variation_latents"), seed))
     z = cvae.sample_latents(n, gen, "cpu")
     return evaluator.evaluate(cvae.bind, z, 1, eval_seeds(run_seed, seed, n), device)
 
@@ -68,7 +69,7 @@ def load_teacher(policy: PopulationPolicy, path: str, env_id: str) -> None:
 class GPVModule(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
-    rng_streams = {"cvae": 13}
+    rng_streams = ("cvae",)
 
     def __init__(self, policy: PopulationPolicy, actor_ckpt: str | None = None, env_id: str | None = None,
                  latent_dim: int = 8, hidden=(256, 256), activation: str = "relu", beta: float = 0.5,
@@ -156,7 +157,7 @@ class STGPVModule(TD3Module):
     """TD3/DDPG + a cVAE trained alongside on replay states against the current actor; the cVAE's
     samples explore. Tests report the actor; ``gpv/variation_return`` reports the cVAE's variations."""
 
-    rng_streams = {**TD3Module.rng_streams, "cvae": 13, "explore": 14}
+    rng_streams = (*TD3Module.rng_streams, "cvae", "explore")
     explores_with_actor = False  # the cVAE's samples explore
 
     def __init__(self, policy: PopulationPolicy, latent_dim: int = 8, cvae_hidden=(256, 256),

@@ -1,13 +1,12 @@
 """Population search over a policy's weights as a LightningModule: the genome is the flat
-parameter vector of the policy, the strategy (OpenAI-ES, GA, CEM — population/) comes from config.
+parameter vector of the policy (or of a generator, PGEN), the strategy (population/) comes from config.
 
 One training step is one generation: ask the strategy for P members, evaluate them plus the current
-solution (the "centre") in one sharded, batched rollout, and update:
-- OpenAI-ES (gradient-based): the negated ES ascent estimate goes into ``centre.grad`` and Lightning's
-  optimiser steps it; learning-rate and σ decay happen once per generation.
-- ask/tell strategies (GA, CEM): the strategy updates itself; a GA's elite candidates are
-  re-evaluated over extra episodes first. A no-op optimiser step keeps Lightning's step counter at
-  one per generation, and ``centre`` mirrors the strategy's current solution.
+solution (the "centre") in one sharded, batched rollout, and hand the fitness to the one generation
+update of the strategy protocol (population/protocol.py): a gradient-based strategy's estimate goes
+into ``centre.grad`` and Lightning's optimiser steps it; the others update themselves (after a
+requested re-evaluation, e.g. a GA's elite) and ``centre`` mirrors their solution while a no-op
+optimiser step keeps Lightning's step counter at one per generation.
 """
 
 from __future__ import annotations
@@ -19,32 +18,28 @@ import torch
 from torch import nn
 from torchmetrics.aggregation import MaxMetric, MeanMetric, MinMetric
 
-from genpolicy._checks import choice, decay, integer, positive
+from genpolicy._checks import integer
 from genpolicy.methods.sharding import evaluate_sharded
 from genpolicy.policies.population_policy import PopulationPolicy
-from genpolicy.population.noise import member_seed, member_seeds
-from genpolicy.population.ga import GeneticAlgorithm
-from genpolicy.population.openai_es import OpenAIES
+from genpolicy.population import STRATEGIES
+from genpolicy.population.protocol import Strategy, update
 from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult, TensorRows
+from genpolicy.seeding import eval_seeds, generator, seeds, stream
 
-_ENV_STREAM, _EVAL_STREAM, _ACTION_STREAM, _CENTRE_STREAM, _ELITE_STREAM, _LATENT_STREAM = 1, 2, 3, 4, 5, 6  # seed streams
+__all__ = ["PopulationModule", "eval_seeds"]
 
 
-def eval_seeds(run_seed: int, seed: int, n: int) -> torch.Tensor:
-    """Reset seeds of ``n`` test episodes: a pure function of (run seed, test seed), shared by every method."""
-    return member_seeds(member_seed(member_seed(run_seed, seed), _EVAL_STREAM), torch.arange(n))
+def strategy_names(kind: str) -> str:
+    return ", ".join(name for name, cls in STRATEGIES.items() if cls.kind == kind)
 
 
 class PopulationModule(L.LightningModule):
+    strategy_kinds: tuple[str, ...] = ("gradient", "genetic", "distribution")  # the strategies a method accepts
+
     def __init__(
         self,
         policy: PopulationPolicy,
-        strategy,
-        optimizer: str = "adam",
-        lr: float = 0.01,
-        lr_decay: float = 1.0,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        strategy: Strategy,
         episodes_per_member: int = 1,
         eval_every: int = 1,
         eval_episodes: int = 10,
@@ -53,28 +48,23 @@ class PopulationModule(L.LightningModule):
         genome=None,
     ) -> None:
         super().__init__()
-        choice("optimizer", optimizer, ("adam", "sgd"))
-        positive("lr", lr)
-        decay("lr_decay", lr_decay)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
+        if strategy.kind not in self.strategy_kinds:
+            raise ValueError(f"{type(self).__name__} needs a {' or '.join(self.strategy_kinds)} strategy "
+                             f"({', '.join(strategy_names(k) for k in self.strategy_kinds)}), got "
+                             f"{type(strategy).__name__}; method=direct takes any strategy")
         for name, value in (("episodes_per_member", episodes_per_member), ("eval_every", eval_every),
                             ("eval_episodes", eval_episodes)):
             integer(name, value)
         self.automatic_optimization = False
         self.policy, self.strategy = policy, strategy
-        self.optimizer_name, self.lr, self.lr_decay = optimizer, float(lr), float(lr_decay)
-        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.episodes_per_member, self.eval_every = int(episodes_per_member), int(eval_every)
         self.eval_episodes, self.adaptive_episode_cap = int(eval_episodes), bool(adaptive_episode_cap)
         self.seed = int(seed)
 
         self.genome = genome(policy_params=policy.num_params) if callable(genome) else genome  # None: the weights
         initial = self.genome.initial_parameters() if self.genome is not None else policy.initial_parameters()
-        self.centre = nn.Parameter(initial)  # θ (D,): ES centre / current solution (policy or generator weights)
-        self.gradient_based = isinstance(strategy, OpenAIES)
-        if not self.gradient_based:
-            strategy.initialize(self.centre.detach())
+        self.centre = nn.Parameter(initial)  # θ (D,): the current solution (policy or generator weights)
+        strategy.initialize(self.centre if strategy.gradient_based else self.centre.detach())
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("last_mean_length", torch.zeros((), dtype=torch.float64))
@@ -84,15 +74,10 @@ class PopulationModule(L.LightningModule):
 
     # ---------------------------------------------------------------- Lightning plumbing
     def configure_optimizers(self):
-        if not self.gradient_based:  # a no-op step per generation advances Lightning's step counter
-            return torch.optim.SGD([self.centre], lr=0.0)
-        if self.optimizer_name == "adam":
-            opt = torch.optim.Adam([self.centre], lr=self.lr, weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.SGD([self.centre], lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        return [opt], [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)]
+        optimizer, scheduler = self.strategy.make_optimizer([self.centre])
+        return optimizer if scheduler is None else ([optimizer], [scheduler])
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:  # σ, or a GA's parents/elite, a CEM's mean/std
+    def on_save_checkpoint(self, checkpoint: dict) -> None:  # σ, a GA's parents/elite, a CEM's mean/std …
         checkpoint["strategy_state"] = self.strategy.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -103,13 +88,13 @@ class PopulationModule(L.LightningModule):
         return self.trainer.datamodule.evaluator
 
     # ---------------------------------------------------------------- seeds
-    def env_seeds(self, gen_seed: int, members: int, pair: int = 1) -> torch.Tensor:
+    def env_seeds(self, gen_seed: int, members: int, pair: int = 1, name: str = "env") -> torch.Tensor:
         """One reset seed per (member, latent, episode), member-major; with ``pair=2`` a mirrored
         pair shares its seeds (common random numbers: the pair's fitness difference then measures ε,
         not the start state)."""
         per = self.latents * self.episodes_per_member  # copies per member
         idx = torch.arange(members * per)
-        return member_seeds(member_seed(gen_seed, _ENV_STREAM), (idx // per // pair) * per + idx % per)
+        return seeds(gen_seed, name, (idx // per // pair) * per + idx % per)
 
     @property
     def latents(self) -> int:
@@ -130,7 +115,7 @@ class PopulationModule(L.LightningModule):
         centre = self.centre.detach()[None]
         if self.genome is None:
             return centre
-        z = self.genome.sample_latents(member_seed(self.seed, _LATENT_STREAM), self.genome.test_latents)
+        z = self.genome.sample_latents(stream(self.seed, "test_latent"), self.genome.test_latents)
         rows = self.policies(centre, z)
         return rows.rows(torch.arange(len(rows)))
 
@@ -152,20 +137,19 @@ class PopulationModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         started = time.perf_counter()
         gen, gen_seed = int(batch["generation"]), int(batch["seed"])
-        P, D = self.strategy.popsize, self.centre.numel()
-        members = self.strategy.population(self.centre, gen_seed) if self.gradient_based else self.strategy.ask(gen_seed)
+        P = self.strategy.popsize
+        members = self.strategy.ask(gen_seed)
         population = WithSolution(members, self.centre.detach())  # P + 1: the current solution last
         cap = None
         if self.adaptive_episode_cap and self.last_mean_length > 0:
             cap = max(1, int(2 * self.last_mean_length))
-        seeds = torch.cat([self.env_seeds(gen_seed, P, 2 if getattr(self.strategy, "mirrored", False) else 1),
-                           self.env_seeds(member_seed(gen_seed, _CENTRE_STREAM), 1)])
-        act_gen = torch.Generator(device=self.device).manual_seed(member_seed(gen_seed, _ACTION_STREAM))
-        z = None if self.genome is None else self.genome.sample_latents(member_seed(gen_seed, _LATENT_STREAM),
-                                                                          self.latents)
+        env_seeds = torch.cat([self.env_seeds(gen_seed, P, self.strategy.env_pairs),
+                               self.env_seeds(gen_seed, 1, name="centre_env")])
+        act_gen = generator(gen_seed, "action", self.device)
+        z = None if self.genome is None else self.genome.sample_latents(stream(gen_seed, "latent"), self.latents)
         result, shard = evaluate_sharded(  # this rank's slice, everyone's results
             self, self.evaluator, lambda params: self.policy.bind(params, act_gen), self.policies(population, z),
-            self.episodes_per_member, seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
+            self.episodes_per_member, env_seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.view(P + 1, -1).mean(1)  # (P + 1,): mean over latents × episodes
         fitness, centre_fitness = fit_all[:P], fit_all[P]
@@ -173,7 +157,8 @@ class PopulationModule(L.LightningModule):
         # this rank's members (a member belongs to the rank holding its first policy), for the metrics
         local_fitness = fit_all[-(-shard.lo // k) : min(-(-shard.hi // k), P)]
 
-        extra = self._update(self.optimizers(), fitness, gen_seed, D, z)
+        extra = update(self.strategy, self.centre, self.optimizers(), self.lr_schedulers(), fitness.to(self.device),
+                       gen_seed, lambda candidates, episodes: self._rescore(candidates, episodes, gen_seed, z))
         if result.obs_count:
             self.policy.norm.update(result.obs_sum, result.obs_sumsq, result.obs_count)
 
@@ -191,35 +176,15 @@ class PopulationModule(L.LightningModule):
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
         self.log("time/generation_s", time.perf_counter() - started)
 
-    def _update(self, opt, fitness: torch.Tensor, gen_seed: int, D: int, z) -> dict:
-        """Apply the strategy's update; returns strategy-specific metrics."""
-        opt.zero_grad()
-        if self.gradient_based:
-            sigma, lr = self.strategy.sigma, opt.param_groups[0]["lr"]  # the values this generation used
-            self.centre.grad = -self.strategy.gradient(fitness.to(self.device), gen_seed, D, self.device,
-                                                       self.centre.dtype)
-            opt.step()
-            self.lr_schedulers().step()
-            self.strategy.step()
-            return {"es/sigma": sigma, "es/lr": lr, "es/grad_norm": float(self.centre.grad.norm())}
-        candidates = self.strategy.tell(fitness, gen_seed)
-        extra = {}
-        if isinstance(self.strategy, GeneticAlgorithm):  # re-evaluate the elite candidates, sharded
-            E, k = self.strategy.elite_episodes, self.latents
-            idx = torch.arange(len(candidates) * k * E)
-            seeds = member_seeds(member_seed(gen_seed, _ELITE_STREAM), idx % (k * E))  # same episodes for all
-            scores, _ = evaluate_sharded(self, self.evaluator, self.policy.bind, self.policies(candidates, z), E,
-                                         seeds, self.device)
-            candidate_scores = scores.returns.view(len(candidates), -1).mean(1)
-            best = self.strategy.tell_elite(candidate_scores)
-            self.env_steps += scores.env_steps
-            extra = {"ga/elite_return": float(candidate_scores[best]), "ga/elite_changed": float(best != 0)}
-        else:
-            extra = {"cem/std_mean": float(self.strategy.std.mean())}
-        with torch.no_grad():
-            self.centre.copy_(self.strategy.solution())
-        opt.step()  # no-op (lr 0, no grad): advances the step counter
-        return extra
+    def _rescore(self, candidates, episodes: int, gen_seed: int, z) -> torch.Tensor:
+        """Mean return of each candidate (k,) over ``episodes`` episodes — the same episodes for all —
+        sharded; counted in ``env_steps``."""
+        k = self.latents
+        idx = torch.arange(len(candidates) * k * episodes)
+        scores, _ = evaluate_sharded(self, self.evaluator, self.policy.bind, self.policies(candidates, z), episodes,
+                                     seeds(gen_seed, "elite_env", idx % (k * episodes)), self.device)
+        self.env_steps += scores.env_steps
+        return scores.returns.view(len(candidates), -1).mean(1)
 
     def _log_generation(self, gen: int, fitness, local_fitness, centre_fitness, result, extra: dict, cap,
                         shard) -> None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import torch
 
-from genpolicy.population.noise import member_seed
+from genpolicy.seeding import stream
 
 
 class SeededRNGs:
     """Mixin: ``self.rng(name)`` is a torch.Generator on the module's device seeded from
-    (``self.seed``, ``rng_streams[name]``); every stream's state goes into the checkpoint."""
+    (``self.seed``, the named stream of genpolicy.seeding); every stream's state goes into the checkpoint."""
 
-    rng_streams: dict[str, int] = {}
+    rng_streams: tuple[str, ...] = ()  # names in genpolicy.seeding.STREAMS
 
     def rng(self, name: str) -> torch.Generator:
         gens = self.__dict__.setdefault("_rngs", {})
         gen = gens.get(name)
         if gen is None or gen.device != self.device:
-            gen = gens[name] = torch.Generator(device=self.device).manual_seed(member_seed(self.seed, self.rng_streams[name]))
+            gen = gens[name] = torch.Generator(device=self.device).manual_seed(stream(self.seed, name))
         return gen
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -76,7 +76,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
     action_kinds = ("box",)
     uses_strategy = False
     explores_with_actor = True  # the collector acts with the actor (+ noise): a compiled update prepares its actions
-    rng_streams = {"target_noise": 9}
+    rng_streams = ("target_noise",)
 
     def __init__(self, policy: PopulationPolicy, critic_hidden=(400, 300), critic_activation: str = "relu",
                  twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,

@@ -2,7 +2,8 @@
 
 from genpolicy.policies.heads import BoxHead, DiscreteHead, make_head
 from genpolicy.policies.mlp import MLP
+from genpolicy.policies.module import ModulePolicy
 from genpolicy.policies.normalizer import RunningNorm
 from genpolicy.policies.population_policy import PopulationPolicy
 
-__all__ = ["MLP", "BoxHead", "DiscreteHead", "make_head", "RunningNorm", "PopulationPolicy"]
+__all__ = ["MLP", "BoxHead", "DiscreteHead", "make_head", "RunningNorm", "PopulationPolicy", "ModulePolicy"]

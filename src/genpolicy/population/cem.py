@@ -14,6 +14,8 @@ import torch
 
 from genpolicy._checks import choice, decay, integer, positive
 from genpolicy.population.noise import pair_noise
+from genpolicy.population.protocol import Strategy
+from genpolicy.seeding import stream
 
 SCHEDULES = ("fixed", "fixed_after_first", "elite", "decay")
 
@@ -26,11 +28,13 @@ class GaussianMembers:
         return self.popsize
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
-        noise = pair_noise(self.seed, idx.tolist(), self.dim, self.mean.device, self.mean.dtype)
+        noise = pair_noise(stream(self.seed, "noise"), idx.tolist(), self.dim, self.mean.device, self.mean.dtype)
         return self.mean + self.std * noise
 
 
-class CEM:
+class CEM(Strategy):
+    metric_prefix = "cem"
+
     def __init__(self, popsize: int = 128, elite: int = 8, smoothing: float = 0.75, init_std: float = 0.1,
                  std_schedule: str = "fixed", std_after_first: float = 0.1, std_decay: float = 1.0,
                  std_min: float = 1e-3) -> None:
@@ -61,9 +65,7 @@ class CEM:
         return GaussianMembers(self.mean, self.std, seed, self.popsize)
 
     def tell(self, fitness: torch.Tensor, seed: int) -> None:
-        if fitness.shape != (self.popsize,):
-            raise ValueError(f"expected fitness of shape ({self.popsize},), got {tuple(fitness.shape)}")
-        f = torch.where(torch.isfinite(fitness), fitness.double(), torch.full_like(fitness, -torch.inf, dtype=torch.float64))
+        f = self.check_fitness(fitness)
         top = torch.sort(f, descending=True, stable=True).indices[: self.elite]
         elite = self.ask(seed).rows(top)  # (k, D)
         self.mean = (1 - self.smoothing) * self.mean + self.smoothing * elite.mean(0)
@@ -74,6 +76,9 @@ class CEM:
         elif self.std_schedule == "decay":
             self.std = (self.std * self.std_decay).clamp_min(self.std_min)
         self.generation += 1
+
+    def metrics(self) -> dict[str, float]:
+        return {"cem/std_mean": float(self.std.mean())} if self.std is not None else {}
 
     def state_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "generation": self.generation}

@@ -10,8 +10,8 @@ of the elements mutate, the MetaRL variant). Parent choice and mutation are a pu
 
 Elitism (Such et al.): the top ``elite_candidates`` of a generation (plus the current elite) are
 re-evaluated over extra episodes by the caller, and the best of those becomes the next elite — a
-lucky single episode does not make an elite. ``tell`` returns the candidates; ``tell_elite``
-takes their re-evaluated scores.
+lucky single episode does not make an elite: after ``tell``, ``reevaluate`` asks for the candidates
+to be scored over ``elite_episodes`` episodes and ``tell_reevaluated`` takes their scores.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 
 from genpolicy._checks import integer, positive
-from genpolicy.population.noise import member_seed, member_seeds
+from genpolicy.population.noise import member_seed
+from genpolicy.population.protocol import Strategy, TensorMembers
+from genpolicy.seeding import seeds, stream
 
 
 class GenerationMembers:
@@ -35,19 +37,19 @@ class GenerationMembers:
 
     def parent_index(self, idx: torch.Tensor) -> torch.Tensor:
         """The parent (row of ``parents``) of each member index (member 0, the elite, gets -1)."""
-        draws = member_seeds(member_seed(self.seed, 1), idx.cpu()) % self.parents.shape[0]
+        draws = seeds(self.seed, "ga_parent", idx.cpu()) % self.parents.shape[0]
         return torch.where(idx.cpu() == 0, -1, draws)
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         idx = idx.to(torch.int64).cpu()
         parent = self.parent_index(idx)
         out = torch.empty(len(idx), self.dim, dtype=self.elite.dtype, device=self.elite.device)
-        gen = torch.Generator(device=self.elite.device)
+        gen, mutation = torch.Generator(device=self.elite.device), stream(self.seed, "ga_mutation")
         for row, (i, p) in enumerate(zip(idx.tolist(), parent.tolist())):
             if p < 0:
                 out[row] = self.elite
                 continue
-            gen.manual_seed(member_seed(member_seed(self.seed, 2), i))
+            gen.manual_seed(member_seed(mutation, i))
             noise = torch.randn(self.dim, generator=gen, device=self.elite.device, dtype=self.elite.dtype)
             if self.prob is not None:
                 noise *= torch.rand(self.dim, generator=gen, device=self.elite.device) < self.prob
@@ -55,7 +57,9 @@ class GenerationMembers:
         return out
 
 
-class GeneticAlgorithm:
+class GeneticAlgorithm(Strategy):
+    metric_prefix, kind = "ga", "genetic"
+
     def __init__(self, popsize: int = 256, truncation: int = 20, mutation_std: float = 0.02,
                  mutation_prob: float | None = None, elite_candidates: int = 10, elite_episodes: int = 30) -> None:
         self.popsize = integer("popsize", popsize, minimum=2)
@@ -88,29 +92,30 @@ class GeneticAlgorithm:
                                        self.mutation_prob)
         return self._last
 
-    def tell(self, fitness: torch.Tensor, seed: int) -> torch.Tensor:
-        """Select parents from this generation's ``fitness`` (P,) and return the elite candidates
-        (k, D) — the current elite first — to be re-evaluated over ``elite_episodes`` episodes."""
-        if fitness.shape != (self.popsize,):
-            raise ValueError(f"expected fitness of shape ({self.popsize},), got {tuple(fitness.shape)}")
-        f = torch.where(torch.isfinite(fitness), fitness.double(), torch.full_like(fitness, -torch.inf, dtype=torch.float64))
+    def tell(self, fitness: torch.Tensor, seed: int) -> None:
+        """Select parents from this generation's ``fitness`` (P,) and keep the elite candidates (k, D) —
+        the current elite first — for :meth:`reevaluate`."""
+        f = self.check_fitness(fitness)
         order = torch.sort(f, descending=True, stable=True).indices
         members = self._last if self._last is not None and self._last.seed == seed else self.ask(seed)
         self.parents = members.rows(order[: self.truncation])
         top = order[: self.elite_candidates]
         top = torch.cat([torch.zeros(1, dtype=top.dtype), top[top != 0]])[: self.elite_candidates]  # elite first
         self._candidates = members.rows(top)
-        return self._candidates
 
-    def tell_elite(self, scores: torch.Tensor) -> int:
-        """Make the best re-evaluated candidate the elite; returns its index among the candidates."""
+    def reevaluate(self) -> tuple[TensorMembers, int] | None:
+        """The elite candidates of the last ``tell``, to be scored over ``elite_episodes`` episodes."""
+        return None if self._candidates is None else (TensorMembers(self._candidates), self.elite_episodes)
+
+    def tell_reevaluated(self, scores: torch.Tensor) -> dict[str, float]:
+        """Make the best re-evaluated candidate the elite (ties: the standing elite)."""
         if self._candidates is None or scores.shape != (len(self._candidates),):
-            raise ValueError("tell_elite needs one score per candidate returned by tell()")
+            raise ValueError("tell_reevaluated needs one score per candidate of reevaluate()")
         s = torch.where(torch.isfinite(scores), scores.double(), torch.full_like(scores, -torch.inf, dtype=torch.float64))
         best = int(torch.argmax(s))  # ties: the earliest, i.e. the standing elite
         self.elite = self._candidates[best].clone()
         self._candidates = None
-        return best
+        return {"ga/elite_return": float(scores[best]), "ga/elite_changed": float(best != 0)}
 
     def state_dict(self) -> dict:
         return {"parents": self.parents, "elite": self.elite}

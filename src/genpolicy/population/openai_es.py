@@ -1,25 +1,26 @@
 """OpenAI evolution strategies: Salimans, Ho, Chen, Sidor & Sutskever, "Evolution Strategies as a
 Scalable Alternative to Reinforcement Learning", arXiv:1703.03864 (2017).
 
-Ask/tell over a search centre θ (D,). ``ask`` perturbs θ with σ·ε, mirrored as (θ+σε, θ−σε) pairs
-by default; ``gradient`` shapes the fitness and returns the ascent estimate
-g = 1/(P σ) Σ_i u_i s_i ε_i, which the caller hands to any torch optimiser (negated, since torch
-optimisers descend). The strategy owns σ and its once-per-generation decay, nothing else: the
-optimiser, weight decay and learning-rate schedule live with the optimiser.
+A gradient-based strategy over a search centre θ (D,). ``ask`` perturbs θ with σ·ε, mirrored as
+(θ+σε, θ−σε) pairs by default; ``tell`` shapes the fitness and returns the ascent estimate
+g = 1/(P σ) Σ_i u_i s_i ε_i, which the caller hands to its optimiser (Adam by default, SGD or ClipUp;
+L2 weight decay and lr decay live with the optimiser), then σ decays once.
 """
 
 from __future__ import annotations
-
-import copy
 
 import torch
 
 from genpolicy._checks import choice, decay, integer, positive
 from genpolicy.population.noise import pair_noise
+from genpolicy.population.protocol import GradientStrategy
 from genpolicy.population.shaping import SHAPINGS, shape_fitness
+from genpolicy.seeding import stream
 
 
-class OpenAIES:
+class OpenAIES(GradientStrategy):
+    metric_prefix = "es"
+
     def __init__(
         self,
         popsize: int = 64,
@@ -28,7 +29,14 @@ class OpenAIES:
         shaping: str = "centered_ranks",
         sigma_decay: float = 1.0,
         sigma_min: float = 0.0,
+        optimizer: str = "adam",
+        lr: float = 0.01,
+        lr_decay: float = 1.0,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        max_speed: float | None = None,
     ) -> None:
+        super().__init__(optimizer, lr, lr_decay, momentum, weight_decay, max_speed)
         popsize = integer("popsize", popsize, minimum=2)
         if mirrored and popsize % 2:
             raise ValueError(
@@ -41,6 +49,7 @@ class OpenAIES:
             raise ValueError(f"sigma_min must be in [0, sigma], got {sigma_min!r}")
         choice("shaping", shaping, sorted(SHAPINGS))
         self.popsize, self.mirrored, self.shaping = int(popsize), bool(mirrored), shaping
+        self.env_pairs = 2 if self.mirrored else 1
         self.sigma, self.sigma_decay, self.sigma_min = float(sigma), float(sigma_decay), float(sigma_min)
         self._noise: tuple[int, torch.Tensor] | None = None  # (seed, ε) of the last ask
 
@@ -53,7 +62,7 @@ class OpenAIES:
         """ε for generation ``seed``: (num_noise, D), regenerated unless it is the last one asked."""
         if self._noise is not None and self._noise[0] == seed and self._noise[1].shape[1] == dim:
             return self._noise[1]
-        eps = pair_noise(seed, range(self.num_noise), dim, device, dtype)
+        eps = pair_noise(stream(seed, "noise"), range(self.num_noise), dim, device, dtype)
         self._noise = (seed, eps)
         return eps
 
@@ -64,35 +73,27 @@ class OpenAIES:
             return 1.0 - 2.0 * (idx % 2), idx // 2
         return torch.ones(self.popsize), idx
 
-    def population(self, centre: torch.Tensor, seed: int) -> "PerturbedPopulation":
-        """The members of generation ``seed``, built on demand (nothing of size P × D is stored
-        beyond ε)."""
+    def ask(self, seed: int) -> PerturbedPopulation:
+        """The members of generation ``seed`` (member 2j = θ + σε_j and 2j+1 = θ − σε_j when mirrored),
+        built on demand: nothing of size P × D is stored beyond ε."""
+        centre = self.solution()
         eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
         signs, rows = self.signs_and_rows()
-        return PerturbedPopulation(centre.detach(), eps, self.sigma, signs, rows)
+        return PerturbedPopulation(centre, eps, self.sigma, signs, rows)
 
-    def ask(self, centre: torch.Tensor, seed: int) -> torch.Tensor:
-        """The population (P, D): member 2j = θ + σε_j and 2j+1 = θ − σε_j when mirrored."""
-        return self.population(centre, seed).rows(torch.arange(self.popsize))
-
-    def member(self, centre: torch.Tensor, seed: int, index: int) -> torch.Tensor:
-        """Rebuild member ``index`` of generation ``seed`` alone, without the rest of the population."""
-        sign, row = self.signs_and_rows()
-        eps = pair_noise(seed, [int(row[index])], centre.numel(), centre.device, centre.dtype)[0]
-        return centre.detach() + self.sigma * float(sign[index]) * eps
-
-    def gradient(self, fitness: torch.Tensor, seed: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
-        """Ascent direction (D,) estimated from the members' fitness (P,) of generation ``seed``."""
-        if fitness.shape != (self.popsize,):
-            raise ValueError(f"expected fitness of shape ({self.popsize},), got {tuple(fitness.shape)}")
-        eps = self.noise(seed, dim, device or fitness.device, dtype)
-        u = shape_fitness(fitness, self.shaping).to(eps)
+    def tell(self, fitness: torch.Tensor, seed: int) -> torch.Tensor:
+        """Ascent direction (D,) estimated from the members' fitness (P,) of generation ``seed``; then
+        σ ← max(σ·decay, σ_min)."""
+        centre = self.solution()
+        eps = self.noise(seed, centre.numel(), centre.device, centre.dtype)
+        u = shape_fitness(self.check_fitness(fitness), self.shaping).to(eps)
         w = u[0::2] - u[1::2] if self.mirrored else u  # (num_noise,)
-        return (w @ eps) / (self.popsize * self.sigma)
-
-    def step(self) -> None:
-        """Once per generation: σ ← max(σ·decay, σ_min)."""
+        ascent = (w @ eps) / (self.popsize * self.sigma)
         self.sigma = max(self.sigma * self.sigma_decay, self.sigma_min)
+        return ascent
+
+    def metrics(self) -> dict[str, float]:
+        return {"es/sigma": self.sigma}
 
     def state_dict(self) -> dict:
         return {"sigma": self.sigma}
@@ -116,54 +117,3 @@ class PerturbedPopulation:
         idx = idx.to(self.eps.device)
         scale = self.signs[idx] * self.sigma  # (k,)
         return self.centre.unsqueeze(0) + scale.unsqueeze(1) * self.eps[self.row_of[idx]]
-
-
-class ESSearch:
-    """OpenAI-ES as a self-contained ask/tell search with its own torch optimiser, for use outside
-    Lightning (the bring-your-own-model API, tests). The Lightning method steps Lightning's optimiser
-    instead; both apply the same update."""
-
-    def __init__(self, strategy: OpenAIES, optimizer: str = "adam", lr: float = 0.01, lr_decay: float = 1.0,
-                 weight_decay: float = 0.0, momentum: float = 0.0) -> None:
-        choice("optimizer", optimizer, ("adam", "sgd"))
-        self.strategy, self.optimizer_name = strategy, optimizer
-        self.lr, self.lr_decay = positive("lr", lr), decay("lr_decay", lr_decay)
-        self.weight_decay, self.momentum = float(weight_decay), float(momentum)
-        self.centre: torch.nn.Parameter | None = None
-
-    @property
-    def popsize(self) -> int:
-        return self.strategy.popsize
-
-    def initialize(self, params: torch.Tensor) -> None:
-        self.centre = torch.nn.Parameter(params.detach().clone())
-        if self.optimizer_name == "adam":
-            self.optimizer = torch.optim.Adam([self.centre], lr=self.lr, weight_decay=self.weight_decay)
-        else:
-            self.optimizer = torch.optim.SGD([self.centre], lr=self.lr, momentum=self.momentum,
-                                             weight_decay=self.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=self.lr_decay)
-
-    def solution(self) -> torch.Tensor:
-        return self.centre.detach()
-
-    def ask(self, seed: int) -> "PerturbedPopulation":
-        return self.strategy.population(self.centre, seed)
-
-    def tell(self, fitness: torch.Tensor, seed: int) -> None:
-        self.optimizer.zero_grad()
-        self.centre.grad = -self.strategy.gradient(fitness.to(self.centre.device), seed, self.centre.numel(),
-                                                   self.centre.device, self.centre.dtype)
-        self.optimizer.step()
-        self.scheduler.step()  # lr decay: once per generation
-        self.strategy.step()  # σ decay: once per generation
-
-    def state_dict(self) -> dict:
-        return copy.deepcopy({"centre": self.centre.detach(), "optimizer": self.optimizer.state_dict(),
-                              "scheduler": self.scheduler.state_dict(), "strategy": self.strategy.state_dict()})
-
-    def load_state_dict(self, state: dict) -> None:
-        self.initialize(state["centre"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.strategy.load_state_dict(state["strategy"])

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.population.noise import member_seed
+from genpolicy.seeding import generator, indexed
 from genpolicy.rollout.replay import ReplayBuffer
 
 
@@ -27,7 +27,7 @@ class StepCollector:
         self.envs = [spec.make_single() for _ in range(int(n_envs))]
         low, high = torch.tensor(spec.action_low), torch.tensor(spec.action_high)
         self.mid, self.half = (high + low) / 2, (high - low) / 2
-        self.generator = torch.Generator().manual_seed(member_seed(self.seed, 7))
+        self.generator = generator(self.seed, "collector_action")
         self.steps = 0  # env steps collected, all envs together
         self.episodes = 0  # episodes started
         self.obs: np.ndarray | None = None  # (n_envs, obs_dim) current observations
@@ -39,7 +39,7 @@ class StepCollector:
         return len(self.envs)
 
     def _reset(self, i: int) -> np.ndarray:
-        obs, _ = self.envs[i].reset(seed=member_seed(self.seed, 1_000_003 + self.episodes))
+        obs, _ = self.envs[i].reset(seed=indexed(self.seed, "collector_episode", self.episodes))
         self.episodes += 1
         self.ep_return[i], self.ep_length[i] = 0.0, 0
         return np.asarray(obs, dtype=np.float32).reshape(-1)

@@ -9,6 +9,11 @@ compute is spent on episodes that ended (in an ES population most end long befor
 Members are evaluated in chunks so a large population never has all its weights and environments in
 memory at once; a population is either a (P, D) tensor or any object with ``len()``, ``dim`` and
 ``rows(indices) → (k, D)``, so members can be built on demand (e.g. centre + σε from seeds).
+
+The policy's ``bind(params (M, D))`` gives the actor of a chunk (:mod:`genpolicy.rollout.actors`). A
+stateless actor is bound again at compaction; a stateful one (recurrent state, an online learner's
+per-copy weights) is asked to ``select`` the surviving copies instead, and a learner ``observe``s
+every step's reward and termination flag.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 
 from genpolicy._compile import compiled, prepare
 from genpolicy.envs.registry import EnvSpec
+from genpolicy.rollout.actors import is_stateful
 from genpolicy.rollout.batches import make_batch
 
 BindFn = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]  # params (M, D) → act(obs (M, B, o))
@@ -98,13 +104,17 @@ def copy_bytes(spec: EnvSpec) -> int:
     return 1 << 20
 
 
-def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple):
-    """One step of every copy: act, step the environments, add rewards and lengths of the live copies,
-    retire the copies whose episode ended; → the new loop state and the number of live copies. A pure
-    function of its tensors, so that ``torch.compile`` turns it — policy, environment and bookkeeping —
-    into one graph (``env.compile=true``; a batch that has compacted steps eagerly: its shapes vary)."""
+def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple, observe=None):
+    """One step of every copy: act, step the environments, hand a learning actor the step
+    (``observe``), add rewards and lengths of the live copies, retire the copies whose episode ended;
+    → the new loop state and the number of live copies. For a stateless actor (``observe`` None) a
+    pure function of its tensors, so that ``torch.compile`` turns it — policy, environment and
+    bookkeeping — into one graph (``env.compile=true``; a batch that has compacted steps eagerly: its
+    shapes vary)."""
     actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
     obs, reward, terminated, truncated = batch.step(actions, alive)
+    if observe is not None:
+        observe(reward, terminated | truncated, alive)
     ret = ret + reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
     length = length + alive
     alive = alive & ~(terminated | truncated)
@@ -206,6 +216,8 @@ class PopulationEvaluator:
         n = members.numel() * E
         obs = batch.reset(seeds)  # (n, obs_dim)
         act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
+        stateful = is_stateful(act)
+        observe = getattr(act, "observe", None)
         slot = torch.arange(n, device=device)  # current slot → copy in this chunk
         ret = torch.zeros(n, dtype=torch.float64, device=device)
         length = torch.zeros(n, dtype=torch.int64, device=device)
@@ -214,7 +226,7 @@ class PopulationEvaluator:
         st = torch.zeros(n, 2, obs.shape[-1], dtype=torch.float64, device=device) if obs_stats else None
         out_st = st.clone() if obs_stats else None
         action_shape = () if self.spec.action_kind == "discrete" else (-1,)
-        step = compiled(advance) if self.spec.compile else advance
+        step = compiled(advance) if self.spec.compile and not stateful else advance
         t, k = 0, n
         while max_steps is None or t < max_steps:
             if k == 0:
@@ -228,7 +240,12 @@ class PopulationEvaluator:
                     st = st[keep]
                 slot, ret, length, obs, alive = slot[keep], ret[keep], length[keep], obs[keep], alive[keep]
                 batch.select(keep)
-                act, group = bind(rows.rows(members[(slot // E).cpu()]).to(device)), 1
+                if stateful:  # the actor gathers its copies' weights and state itself
+                    act = act.select(keep)
+                    observe = getattr(act, "observe", None)
+                else:
+                    act = bind(rows.rows(members[(slot // E).cpu()]).to(device))
+                group = 1
                 step = advance  # compiled graphs have static shapes: a shrinking batch steps eagerly
             if st is not None:  # each copy's own running sums: no reduction across copies here
                 live = obs.double() * alive.unsqueeze(1)
@@ -236,7 +253,7 @@ class PopulationEvaluator:
                 st[:, 1] += live.square()
             if recorded is not None:
                 recorded.append(obs[alive])
-            obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape)
+            obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape, observe)
             k, t = int(k), t + 1
         out_ret[slot], out_len[slot] = ret, length
         if st is not None:
