@@ -12,6 +12,9 @@
   its compilation is timed apart, as ``compile_s``, and not counted in steps/s).
 - ``workers``: genpolicy's process workers (one per core; for Box2D / pybullet envs).
 
+``--busy`` measures every backend a second time while a helper process spins on one core (an
+unrelated job on a shared machine): the engine's thread choice must not sink under it.
+
 On CartPole-v1 every member is the same hand-set controller (push right when
 0.1·x + 0.5·ẋ + θ + 0.5·θ̇ > 0) embedded in an MLP obs-64-64-2 (tanh), plus N(0, 0.001²) noise,
 so members differ but episodes run to the 500-step limit. On other envs members are the MLP's
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -107,6 +111,29 @@ def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, ep
             **({"compile_s": first_s - best.wall_s} if spec.compile else {})}
 
 
+def _spin() -> None:
+    try:
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # one core, the last
+    except (AttributeError, OSError):
+        pass
+    while True:
+        pass
+
+
+class Busy:
+    """A process spinning on one core for the duration of the block."""
+
+    def __enter__(self):
+        self.proc = mp.get_context("spawn").Process(target=_spin, daemon=True)
+        self.proc.start()
+        time.sleep(0.5)  # let it start spinning
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.join()
+
+
 def machine() -> dict:
     cpu = platform.machine()
     try:
@@ -120,26 +147,7 @@ def machine() -> dict:
     return info
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--env", default="CartPole-v1")
-    ap.add_argument("--population", type=int, default=1024)
-    ap.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
-    ap.add_argument("--episodes", type=int, default=1, help="episodes per member")
-    ap.add_argument("--backends", nargs="+", default=["naive", "naive4", "gymnasium", "torch", "torch_compiled"])
-    ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per engine backend (median)")
-    ap.add_argument("--device", default="cpu", help="device of the torch backend (cpu or cuda)")
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-
-    spec = EnvSpec.make(args.env)
-    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
-                              hidden=tuple(args.hidden), obs_norm=False)
-    if args.env == "CartPole-v1":
-        params = surviving_population(policy, args.population)
-    else:
-        gen = torch.Generator().manual_seed(0)
-        params = policy.initial_parameters() + 0.1 * torch.randn(args.population, policy.num_params, generator=gen)
+def measure(args, spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor) -> dict:
     results = {}
     for backend in args.backends:
         if backend in ("naive", "naive4"):
@@ -152,17 +160,58 @@ def main() -> None:
                                           args.repeats, args.device if backend.startswith("torch") else "cpu")
         else:
             raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, workers, torch, torch_compiled)")
+    return results
+
+
+def report(args, spec: EnvSpec, results: dict, label: str) -> None:
     base = results.get("naive", {}).get("steps_per_s")
     print(f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
-          f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores")
+          f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores, {label}")
     print(f"{'backend':<16}{'env steps/s':>14}{'vs naive':>10}{'mean ep len':>13}{'wall s':>9}{'compile s':>11}")
     for name, r in results.items():
         ratio = f"{r['steps_per_s'] / base:.1f}×" if base else "-"
         comp = f"{r['compile_s']:.1f}" if "compile_s" in r else "-"
         print(f"{name:<16}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}"
               f"{comp:>11}")
-    out = {**results, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--env", default="CartPole-v1")
+    ap.add_argument("--population", type=int, default=1024)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
+    ap.add_argument("--episodes", type=int, default=1, help="episodes per member")
+    ap.add_argument("--backends", nargs="+", default=["naive", "naive4", "gymnasium", "torch", "torch_compiled"])
+    ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per engine backend (median)")
+    ap.add_argument("--device", default="cpu", help="device of the torch backend (cpu or cuda)")
+    ap.add_argument("--busy", action="store_true", help="also measure each backend with one core kept busy")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    spec = EnvSpec.make(args.env)
+    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
+                              hidden=tuple(args.hidden), obs_norm=False)
+    if args.env == "CartPole-v1":
+        params = surviving_population(policy, args.population)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        params = policy.initial_parameters() + 0.1 * torch.randn(args.population, policy.num_params, generator=gen)
+    results = measure(args, spec, policy, params)
+    busy = None
+    if args.busy:
+        with Busy():
+            busy = measure(args, spec, policy, params)
+    report(args, spec, results, "quiet")
+    if busy is not None:
+        report(args, spec, busy, "one core busy")
+        print(f"{'backend':<16}{'busy / quiet':>14}{'vs naive (busy)':>17}")
+        naive = busy.get("naive", {}).get("steps_per_s")
+        for name, r in busy.items():
+            vs_naive = f"{r['steps_per_s'] / naive:.1f}×" if naive else "-"
+            print(f"{name:<16}{r['steps_per_s'] / results[name]['steps_per_s']:>14.2f}{vs_naive:>17}")
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    out = {**results, **({"busy": busy} if busy is not None else {}), "config": config, "machine": machine(),
+           "date": time.strftime("%Y-%m-%d")}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -165,6 +165,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     import torch
 
     from genpolicy.rollout import PopulationEvaluator
+    from genpolicy.rollout.threads import cores_per_process, torch_threads
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # before build: initial weights
     env, datamodule, module = build(cfg)
@@ -180,7 +181,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         except ValueError as err:
             raise InputError(f"trainer: {err}") from None
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
+    # ranks that share this machine share its cores: each gets its part as its intra-op thread budget
+    with torch_threads(cores_per_process(trainer.num_devices)):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
 
     last = run_dir / "checkpoints" / "last.ckpt"
     best = run_dir / "checkpoints" / "best.ckpt"

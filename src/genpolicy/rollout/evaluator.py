@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +28,7 @@ from genpolicy._compile import compiled, prepare
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.rollout.actors import is_stateful
 from genpolicy.rollout.batches import make_batch
+from genpolicy.rollout.threads import ThreadTuner, torch_threads
 
 BindFn = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]  # params (M, D) → act(obs (M, B, o))
 
@@ -74,19 +74,6 @@ class TensorRows:
         return self.params[idx.to(self.params.device)]
 
 
-@contextmanager
-def _torch_threads(n: int | None):
-    before = torch.get_num_threads()
-    if n is None or n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _state_bytes(spec: EnvSpec) -> int:
     """One copy's observation and episode bookkeeping in the loop (the whole of a torch-native copy)."""
     return 64 * (spec.obs_dim + 8)
@@ -129,8 +116,9 @@ class PopulationEvaluator:
     ``sim_bytes`` of simulators (:func:`copy_bytes` per copy).
     ``torch_threads``: intra-op threads while stepping; ``None`` uses one thread while copies ×
     parameters ≤ ``single_thread_below`` (small per-step ops are latency-bound and extra threads only
-    add synchronisation: 4× slower per call on a busy 2-core CPU) and all threads above (a 1024-member
-    64-64 MLP forward is 1.7× faster on 2 threads).
+    add synchronisation) and above it lets a :class:`~genpolicy.rollout.threads.ThreadTuner` time
+    one thread against the process's budget (``torch.get_num_threads()``) and keep the faster: two
+    threads win on a large batch and two quiet cores, one wins when another process holds a core.
     """
 
     def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
@@ -198,10 +186,10 @@ class PopulationEvaluator:
             for lo in range(0, P, chunk):
                 hi = min(P, lo + chunk)
                 n = (hi - lo) * E
-                threads = self.torch_threads or (1 if n * rows.dim <= self.single_thread_below else None)
-                with _torch_threads(threads):
+                with torch_threads():  # whatever the tuner chose, the caller's count comes back
                     r, l, st = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
-                                          seeds[lo * E : hi * E], device, max_steps, obs_stats, recorded)
+                                          seeds[lo * E : hi * E], device, max_steps, obs_stats, recorded,
+                                          self._tuner(n * rows.dim))
                 returns[lo * E : hi * E], lengths[lo * E : hi * E] = r, l
                 if sums is not None:
                     sums[lo * E : hi * E] = st
@@ -212,7 +200,17 @@ class PopulationEvaluator:
             observations=None if recorded is None else torch.cat(recorded).cpu(),
         )
 
-    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats, recorded=None):
+    def _tuner(self, size: int) -> ThreadTuner:
+        """Thread options for a chunk of ``size`` copies × parameters."""
+        if self.torch_threads is not None:
+            return ThreadTuner([self.torch_threads])
+        if size <= self.single_thread_below:
+            return ThreadTuner([1])
+        return ThreadTuner([1, torch.get_num_threads()])
+
+    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats, recorded=None,
+              tuner: ThreadTuner | None = None):
+        tuner = tuner or ThreadTuner([torch.get_num_threads()])
         n = members.numel() * E
         obs = batch.reset(seeds)  # (n, obs_dim)
         act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
@@ -247,13 +245,15 @@ class PopulationEvaluator:
                     act = bind(rows.rows(members[(slot // E).cpu()]).to(device))
                 group = 1
                 step = advance  # compiled graphs have static shapes: a shrinking batch steps eagerly
+                tuner.reset()  # the best thread count depends on the batch size
             if st is not None:  # each copy's own running sums: no reduction across copies here
                 live = obs.double() * alive.unsqueeze(1)
                 st[:, 0] += live
                 st[:, 1] += live.square()
             if recorded is not None:
                 recorded.append(obs[alive])
-            obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape, observe)
+            with tuner.step():
+                obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape, observe)
             k, t = int(k), t + 1
         out_ret[slot], out_len[slot] = ret, length
         if st is not None:
