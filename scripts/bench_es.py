@@ -3,7 +3,8 @@
     python scripts/bench_es.py --experiments es_cartpole es_lunarlander --seeds 0 1 2 \
         --json assets/bench_es.json
 
-For each (experiment, seed): the whole-process wall time (interpreter start to exit, W&B offline
+``--experiments default`` runs the main job (`python -m genpolicy.fit` with no experiment). For each
+(experiment, seed): the whole-process wall time (interpreter start to exit, W&B offline
 logging included), peak RSS, and what summary.json reports (solved, test return over 10 episodes,
 generations, env steps). Prints a table and writes JSON with the machine it ran on.
 """
@@ -44,7 +45,8 @@ def save_json(path: Path | None, result: dict) -> None:
 def run_one(experiment: str, seed: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "genpolicy.fit", f"experiment={experiment}", f"seed={seed}",
+        chosen = [] if experiment == "default" else [f"experiment={experiment}"]  # default: the main job
+        cmd = [sys.executable, "-m", "genpolicy.fit", *chosen, f"seed={seed}",
                f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false", *extra]
         env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
         log = Path(tmp) / "log.txt"

@@ -45,7 +45,7 @@ SETTINGS = {"env": "CartPole-v1", "network": "Linear(obs_length, act_length)", "
             "optimizer": "clipup (PGPE default; max_speed = 2 x center_learning_rate, momentum 0.9)",
             "popsize": 50, "radius_init": 2.25, "center_learning_rate": 0.2, "stdev_learning_rate": 0.1,
             "num_episodes_per_solution": 1, "num_actors": 1, "test_episodes": 10, "goal": 475.0,
-            "test_seed_offset": 10_000}
+            "test_seed_offset": 10_000, "observation_normalization": False}
 
 
 def test_centre(policy, env, episodes: int) -> tuple[list[float], int]:
@@ -86,7 +86,8 @@ def search(seed: int, max_generations: int, threads: int | None) -> dict:
     torch.manual_seed(seed)  # PGPE samples from the problem's generator: torch's global one here
     s = SETTINGS
     problem = GymNE(env=s["env"], network=s["network"], num_actors=s["num_actors"],
-                    num_episodes=s["num_episodes_per_solution"])
+                    num_episodes=s["num_episodes_per_solution"],
+                    observation_normalization=s["observation_normalization"])
     # GymNE never passes a seed to env.reset(); seeding its env once here fixes the whole stream of
     # start states (later unseeded resets continue from this RNG).
     problem.get_env().reset(seed=seed)
@@ -125,9 +126,10 @@ def search(seed: int, max_generations: int, threads: int | None) -> dict:
             "torch_threads": torch.get_num_threads(), "history": history}
 
 
-def run_seed(seed: int, max_generations: int, threads: int | None) -> dict:
+def run_seed(seed: int, max_generations: int, threads: int | None, obs_norm: bool = False) -> dict:
     """Re-launch this script for one seed and time the whole process (and read its peak RSS)."""
     cmd = [sys.executable, __file__, "--child", str(seed), "--max-generations", str(max_generations)]
+    cmd += ["--observation-normalization"] if obs_norm else []
     cmd += ["--threads", str(threads)] if threads else []
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
@@ -148,9 +150,12 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--max-generations", type=int, default=100, help="cap on PGPE generations per seed")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--observation-normalization", action="store_true",
+                    help="GymNE(observation_normalization=True): fewer env steps, slower generations")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    SETTINGS["observation_normalization"] = bool(args.observation_normalization)
     if args.child is not None:
         print(json.dumps(search(args.child, args.max_generations, args.threads)))
         return
@@ -162,7 +167,7 @@ def main() -> None:
           "| test return (10 ep.) | wall s |", flush=True)
     print("|---:|:---:|---:|---:|---:|---:|---:|", flush=True)
     for seed in args.seeds:  # one after another: runs in parallel would share the cores
-        r = run_seed(seed, args.max_generations, args.threads)
+        r = run_seed(seed, args.max_generations, args.threads, args.observation_normalization)
         rows.append(r)
         print(f"| {seed} | {'yes' if r['solved'] else 'no'} | {r['generations']} | {r['env_steps_search']:,} "
               f"| {r['env_steps_with_tests']:,} | {r['test_return_mean']:.1f} ± {r['test_return_std']:.1f} "

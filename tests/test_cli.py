@@ -27,7 +27,7 @@ def test_fit_then_evaluate_cli(tmp_path):
     proc = _run("genpolicy.fit", *TINY, "generations=3", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["generations"] == 3 and summary["experiment"] == "es_cartpole"
+    assert summary["generations"] == 3 and summary["experiment"] == "direct_cartpole"
     assert "test return" in proc.stdout
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "metrics.csv").is_file()
 
@@ -46,8 +46,8 @@ def test_fit_then_evaluate_cli(tmp_path):
 def test_bad_input_exits_2_with_one_clear_line(tmp_path):
     cases = [
         (["env.id=NotAnEnv-v0"], "unknown env id 'NotAnEnv-v0'"),
-        (["strategy.popsize=9"], "popsize must be even"),
-        (["strategy.sigma=-1"], "sigma must be > 0"),
+        (["method=es", "strategy.popsize=9"], "popsize must be even"),
+        (["method=es", "strategy.sigma=-1"], "sigma must be > 0"),
         ([f"resume={tmp_path / 'missing.ckpt'}"], "checkpoint not found"),
         (["env.backend=gymnasium", "env.compile=true"], "env.compile=true compiles the torch-native step"),
     ]

@@ -17,7 +17,7 @@ def test_shard_bounds_cover_everything_once(n, world):
 
 
 @pytest.mark.parametrize("variant", [
-    ("strategy.lr_decay=0.9", "strategy.sigma_decay=0.9"),
+    ("method=es", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.9"),
     ("experiment=ga_cartpole",),
     ("experiment=pgen_cartpole",),  # 11 generators × 3 latents = 33 policies: one generator straddles the ranks
 ], ids=["es", "ga", "pgen"])

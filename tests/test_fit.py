@@ -71,7 +71,7 @@ def _state(path):
 
 
 @pytest.mark.parametrize("variant", [
-    ("strategy.optimizer=adam", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.95"),
+    ("method=es", "strategy.optimizer=adam", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.95"),
     ("experiment=ga_cartpole",),
     ("experiment=cem_cartpole", "strategy.std_schedule=elite"),
     ("experiment=ga_cartpole", "method=pgen"),  # GA on hypernetwork weights
@@ -96,7 +96,7 @@ def test_resume_is_bit_identical(fit_run, tmp_path, variant):
     assert a[3] == b[3]
     steps = [int(r["step"]) for r in _metrics(tmp_path / "split") if r.get("fitness/mean")]
     assert steps == [0, 1, 2, 3]  # the resumed run kept the first run's rows
-    if variant[0].startswith("strategy.optimizer"):
+    if "strategy.optimizer=adam" in variant:
         assert a[2]["sigma"] == pytest.approx(0.1 * 0.95**4)  # σ decayed once per generation
         assert a[1][0]["param_groups"][0]["lr"] == pytest.approx(0.03 * 0.9**4)  # lr too
 
@@ -124,14 +124,15 @@ def test_nan_rewards_are_ranked_last_and_counted(fit_run):
     "overrides, message",
     [
         (("env.id=CartPole-v42",), "unknown env id 'CartPole-v42'"),
-        (("strategy.popsize=7",), "popsize must be even"),
-        (("strategy.sigma=0",), "sigma must be > 0"),
-        (("strategy.sigma=-0.1",), "sigma must be > 0"),
+        (("method=es", "strategy.popsize=7"), "popsize must be even"),
+        (("method=es", "strategy.sigma=0"), "sigma must be > 0"),
+        (("method=es", "strategy.sigma=-0.1"), "sigma must be > 0"),
+        (("strategy.sigma_init=0",), "sigma_init must be > 0"),
         (("policy.action_mode=tanh",), "discrete action mode"),
         (("env=lunarlander", "policy.action_mode=clip"), "discrete action mode"),
         (("env=gym", "env.id=Pendulum-v1", "policy.action_mode=argmax"), "box action mode"),
         (("resume=/nonexistent/last.ckpt",), "checkpoint not found"),
-        (("strategy.optimizer=rmsprop",), "optimizer must be"),
+        (("method=es", "strategy.optimizer=rmsprop"), "optimizer must be"),
         (("generations=abc",), "generations must be an integer"),
         (("goal_stopping.reward_goal=high",), "reward_goal must be a number, solved or null"),
     ],

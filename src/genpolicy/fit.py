@@ -173,6 +173,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         check_compatible(load_checkpoint(cfg.resume)["state_dict"], module.state_dict(), cfg.resume)
     goal = env.goal if cfg.goal_stopping.reward_goal == "solved" else cfg.goal_stopping.reward_goal
     logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
+    if hasattr(logger, "start"):  # W&B: its service starts while the run is built and trains
+        logger.start()
     trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),
                            default_root_dir=str(run_dir))
     if hasattr(module, "check_trainer"):  # a method's own limits on the Trainer (e.g. precision)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import netrc
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -32,7 +33,38 @@ def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = N
         os.environ["WANDB_MODE"] = mode  # make sure nothing in the client tries the network
     os.environ.setdefault("WANDB_SILENT", "true")
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(save_dir=save_dir, project=project, name=name, mode=mode, **kwargs)
+    return EarlyWandbLogger(save_dir=save_dir, project=project, name=name, mode=mode, **kwargs)
+
+
+class EarlyWandbLogger(WandbLogger):
+    """WandbLogger whose run starts in a background thread at once (:meth:`start`), so W&B's service
+    start-up (~1.5 s offline) overlaps the building and first generations instead of preceding the
+    first logged metric. Any use of ``experiment`` waits for that start."""
+
+    _starter: threading.Thread | None = None
+    _start_error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._experiment is not None or self._starter is not None:
+            return
+
+        def init() -> None:
+            try:
+                WandbLogger.experiment.fget(self)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the thread that uses the run
+                self._start_error = err
+
+        self._starter = threading.Thread(target=init, name="wandb-start", daemon=True)
+        self._starter.start()
+
+    @property
+    def experiment(self):
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
+            if self._start_error is not None:
+                raise self._start_error
+        return super().experiment
 
 
 class KeepRowsCSVLogger(CSVLogger):

@@ -87,7 +87,7 @@ class SepMembers:
 class SepCMAES(Strategy):
     metric_prefix = "cma"
 
-    def __init__(self, popsize: int | None = None, sigma_init: float = 0.1) -> None:
+    def __init__(self, popsize: int | None = None, sigma_init: float = 0.5) -> None:
         # popsize None: λ = 4 + ⌊3 ln D⌋, fixed by initialize(params)
         self.popsize = None if popsize is None else integer("popsize", popsize, minimum=2)
         self._popsize_arg = self.popsize
