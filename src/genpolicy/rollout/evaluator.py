@@ -26,6 +26,7 @@ import torch
 
 from genpolicy._compile import compiled, prepare
 from genpolicy.envs.registry import EnvSpec
+from genpolicy.population.protocol import TensorMembers as TensorRows  # a materialised population (P, D)
 from genpolicy.rollout.actors import is_stateful
 from genpolicy.rollout.batches import make_batch
 from genpolicy.rollout.threads import ThreadTuner, torch_threads
@@ -59,19 +60,6 @@ class RolloutResult:
     @property
     def obs_count(self) -> int:
         return 0 if self.obs_sums is None else self.env_steps
-
-
-class TensorRows:
-    """A materialised population (P, D)."""
-
-    def __init__(self, params: torch.Tensor) -> None:
-        self.params, self.dim = params, params.shape[1]
-
-    def __len__(self) -> int:
-        return self.params.shape[0]
-
-    def rows(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.params[idx.to(self.params.device)]
 
 
 def _state_bytes(spec: EnvSpec) -> int:

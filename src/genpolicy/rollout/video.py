@@ -37,6 +37,7 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
     _check_stride(every, scale)
     env = spec.make_single(render_mode="rgb_array")
     frames, total, steps = [], 0.0, 0
+    observe = getattr(act, "observe", None)
     keep = lambda: frames.append(np.ascontiguousarray(env.render()[::scale, ::scale]))  # noqa: E731
     try:
         obs, _ = env.reset(seed=seed)
@@ -49,6 +50,9 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
             total += float(reward)
             steps += 1
             done = terminated or truncated
+            if observe is not None:  # an online learner learns while it is filmed, as in the loop
+                observe(torch.tensor([float(reward)], dtype=torch.float64, device=device),
+                        torch.tensor([done], device=device), torch.ones(1, dtype=torch.bool, device=device))
             if steps % every == 0 or done:
                 keep()
     finally:
