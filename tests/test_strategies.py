@@ -32,7 +32,7 @@ class Search:
         cfg = compose_fit(f"strategy={name}", "strategy.popsize=32", *SMALL.get(name, ()))
         self.strategy = instantiate(cfg.strategy)
         self.centre = nn.Parameter(torch.zeros(D, dtype=torch.float64))
-        self.strategy.initialize(self.centre if self.strategy.gradient_based else self.centre.detach())
+        self.strategy.initialize(self.centre)
         self.optimizer, self.scheduler = self.strategy.make_optimizer([self.centre])
 
     def generation(self, seed: int, fitness=None) -> dict:

@@ -64,7 +64,7 @@ class PopulationModule(L.LightningModule):
         self.genome = genome(policy_params=policy.num_params) if callable(genome) else genome  # None: the weights
         initial = self.genome.initial_parameters() if self.genome is not None else policy.initial_parameters()
         self.centre = nn.Parameter(initial)  # θ (D,): the current solution (policy or generator weights)
-        strategy.initialize(self.centre if strategy.gradient_based else self.centre.detach())
+        strategy.initialize(self.centre)  # a gradient-based strategy keeps it (the optimiser moves it), others copy
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("last_mean_length", torch.zeros((), dtype=torch.float64))
