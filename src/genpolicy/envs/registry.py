@@ -127,7 +127,7 @@ class EnvSpec:
     dynamics in ``torch_dtype``) or ``auto`` (torch where a torch-native version exists). For gymnasium, ``vectorization`` is ``sync`` (in-process),
     ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies)
     or ``async`` (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
-    (``action_dim`` = vector size, with ``action_low`` / ``action_high``). ``compile`` (torch backend)
+    (``action_dim`` = vector size, with ``action_low`` / ``action_high``). ``backend="atari"`` specs come from :func:`genpolicy.envs.atari.atari_spec`. ``compile`` (torch backend)
     runs each step — policy, environment, bookkeeping — as one ``torch.compile`` graph: faster steps
     for a one-off compilation per chunk size.
     """
@@ -146,6 +146,12 @@ class EnvSpec:
     torch_dtype: str = "float64"
     workers: int | None = None
     compile: bool = False
+    obs_shape: tuple[int, ...] = ()  # (C, H, W) for image frames (env=atari); () for vectors (obs_dim,)
+
+    @property
+    def frames(self) -> bool:
+        """Whether observations are image frames (C, H, W), flattened in the loop."""
+        return len(self.obs_shape) == 3
 
     @classmethod
     def make(
@@ -161,6 +167,9 @@ class EnvSpec:
     ) -> "EnvSpec":
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
+        if "ale_py" in str(gspec.entry_point):
+            raise ValueError(f"{id} is an Atari game: play it with env=atari env.id={id} (ale-py's vector env, "
+                             "frames preprocessed for policy=convlstm)")
         if backend not in ("auto", "gymnasium", "torch"):
             raise ValueError(f"env backend must be 'auto', 'gymnasium' or 'torch', got {backend!r}")
         from genpolicy.envs.torch import TORCH_ENVS

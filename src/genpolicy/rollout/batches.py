@@ -95,6 +95,10 @@ class TorchBatch:
 def make_batch(spec: EnvSpec, n: int, device: torch.device):
     if spec.backend == "torch":
         return TorchBatch(spec, n, device)
+    if spec.backend == "atari":
+        from genpolicy.rollout.atari import AtariBatch
+
+        return AtariBatch(spec, n, device)
     if spec.vectorization == "workers":
         from genpolicy.rollout.workers import ProcessBatch
 

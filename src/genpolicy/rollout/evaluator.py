@@ -74,6 +74,8 @@ def copy_bytes(spec: EnvSpec) -> int:
     (BipedalWalker: 0.4 MB)."""
     if spec.backend == "torch":
         return _state_bytes(spec)
+    if spec.backend == "atari":
+        return 8 << 20  # an emulator (~0.3 MB) plus its screens
     if "Bullet" in spec.id:
         return 32 << 20
     return 1 << 20

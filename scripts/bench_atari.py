@@ -1,0 +1,113 @@
+"""Throughput of one ES generation on Atari: 64 ConvLSTM members × one Pong episode each.
+
+    python scripts/bench_atari.py --json assets/bench_atari.json
+
+Members are pytorch-es's ConvLSTM at its initial weights plus N(0, 0.05²) noise, fresh each
+generation (as an ES generation). Reported per generation (the first one also builds the
+emulators, timed apart as ``build_s``):
+
+- agent steps/s: steps of unfinished episodes (what a learning curve counts) over wall time;
+- episodes per core-hour: episodes / (wall time × cores), beside pytorch-es's ~56 (16k episodes,
+  24 h, 12 cores);
+- emulated: every emulator step taken, live or not (``wasted`` = the share spent on finished copies);
+- the pipeline limit: the components measured alone with all 64 copies alive — the emulators'
+  core-time per step plus the policy's on one thread, spread over the cores — the most a perfect
+  2-core schedule could do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench_es import machine, save_json
+from genpolicy.envs.atari import atari_spec
+from genpolicy.policies.convlstm import ConvLSTMPolicy
+from genpolicy.rollout import PopulationEvaluator
+from genpolicy.rollout.threads import available_cores
+
+
+def components(spec, policy: ConvLSTMPolicy, params: torch.Tensor, steps: int = 50) -> dict:
+    """Emulator steps/s (all copies alive, ale-py's threads) and the policy's ms per step on 1 and 2 threads."""
+    from genpolicy.rollout.atari import AtariBatch
+
+    n = len(params)
+    batch = AtariBatch(spec, n, torch.device("cpu"))
+    obs = batch.reset(torch.arange(n))
+    out = {}
+    start = time.perf_counter()
+    for _ in range(steps):
+        obs, *_ = batch.step(torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.bool))
+    out["emulator_steps_per_s"] = n * steps / (time.perf_counter() - start)
+    batch.close()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        act = policy.bind(params)
+        act(obs.view(n, 1, -1))
+        start = time.perf_counter()
+        for _ in range(steps):
+            act(obs.view(n, 1, -1))
+        out[f"policy_ms_{threads}_thread"] = 1e3 * (time.perf_counter() - start) / steps
+    cores = available_cores()
+    torch.set_num_threads(cores)
+    emulator_core_s = n / out["emulator_steps_per_s"] * min(cores, 2)  # ale-py's time × threads it kept busy
+    out["pipeline_limit_steps_per_s"] = n / ((emulator_core_s + out["policy_ms_1_thread"] / 1e3) / cores)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="ALE/Pong-v5")
+    ap.add_argument("--members", type=int, default=64)
+    ap.add_argument("--generations", type=int, default=3)
+    ap.add_argument("--group", type=int, default=8, help="emulators per ale-py vector env")
+    ap.add_argument("--grey", default="luminance", choices=("luminance", "mean"))
+    ap.add_argument("--sigma", type=float, default=0.05)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    spec = atari_spec(args.env, group=args.group, grey=args.grey)
+    policy = ConvLSTMPolicy(spec.obs_dim, "discrete", spec.action_dim, obs_shape=spec.obs_shape)
+    centre, cores = policy.initial_parameters(), available_cores()
+    gen = torch.Generator().manual_seed(0)
+    evaluator, rows = PopulationEvaluator(spec), []
+    for g in range(args.generations):
+        params = centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen)
+        start = time.perf_counter()
+        batch = evaluator._batch(args.members, torch.device("cpu"))
+        build_s = time.perf_counter() - start
+        before = batch.emulated
+        result = evaluator.evaluate(policy.bind, params, 1, torch.arange(args.members) + g * args.members)
+        emulated = batch.emulated - before
+        rows.append({
+            "generation": g, "build_s": round(build_s, 2), "wall_s": round(result.wall_s, 2),
+            "agent_steps": result.env_steps, "emulated": emulated,
+            "wasted": round(1 - result.env_steps / max(emulated, 1), 3),
+            "agent_steps_per_s": round(result.steps_per_s, 1),
+            "episodes_per_core_hour": round(args.members / (result.wall_s * cores / 3600), 1),
+            "return_mean": float(result.returns.mean()), "length_mean": float(result.lengths.double().mean()),
+            "length_max": int(result.lengths.max()),
+        })
+        print(rows[-1], flush=True)
+    evaluator.close()
+    parts = components(spec, policy, centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen))
+    steady = rows[1:] or rows
+    summary = {
+        "agent_steps_per_s": round(float(np.median([r["agent_steps_per_s"] for r in steady])), 1),
+        "episodes_per_core_hour": round(float(np.median([r["episodes_per_core_hour"] for r in steady])), 1),
+        "pytorch_es_episodes_per_core_hour": 56, **{k: round(v, 2) for k, v in parts.items()},
+    }
+    summary["ratio_to_pytorch_es"] = round(summary["episodes_per_core_hour"] / 56, 1)
+    print(f"\n{'':24}{'value':>12}")
+    for key, value in summary.items():
+        print(f"{key:38}{value:>12}")
+    save_json(args.json, {"machine": machine(), "env": args.env, "members": args.members, "group": args.group,
+                          "grey": args.grey, "generations": rows, "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
