@@ -74,7 +74,7 @@ def main() -> None:
     policy = ConvLSTMPolicy(spec.obs_dim, "discrete", spec.action_dim, obs_shape=spec.obs_shape)
     centre, cores = policy.initial_parameters(), available_cores()
     gen = torch.Generator().manual_seed(0)
-    evaluator, rows = PopulationEvaluator(spec), []
+    evaluator, rows = PopulationEvaluator(spec, chunk_size=args.members), []  # one chunk: every member at once
     for g in range(args.generations):
         params = centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen)
         start = time.perf_counter()

@@ -37,6 +37,10 @@ TINY_STRATEGY = {
 }
 
 
+# experiment-specific sizes that keep a tiny run short (Pong: 200-step episodes)
+TINY_EXPERIMENT = {"es_pong": ("env.max_episode_frames=800", "data.chunk_size=null")}
+
+
 @pytest.fixture
 def fit_run(tmp_path):
     """Run ``genpolicy.fit`` in-process: fit_run(*overrides, run_dir=None) → (summary, run_dir)."""
@@ -44,7 +48,8 @@ def fit_run(tmp_path):
 
     def _run(*overrides, run_dir=None):
         target = compose_fit(*overrides).strategy._target_
-        cfg = compose_fit(*TINY, *TINY_STRATEGY.get(target, ()), *overrides)
+        experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), None)
+        cfg = compose_fit(*TINY, *TINY_STRATEGY.get(target, ()), *TINY_EXPERIMENT.get(experiment, ()), *overrides)
         rd = Path(run_dir or tmp_path / "run")
         rd.mkdir(parents=True, exist_ok=True)
         return run(cfg, rd), rd

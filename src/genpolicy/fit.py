@@ -53,14 +53,35 @@ def build(cfg: DictConfig):
     kinds = getattr(method_cls, "action_kinds", ("discrete", "box"))
     if env.action_kind not in kinds:
         raise InputError(f"method {method_cls.__name__} needs {' or '.join(kinds)} actions; {env.id} has {env.action_kind} actions")
-    policy = _instantiate(cfg.policy, "policy", obs_dim=env.obs_dim, action_kind=env.action_kind,
-                          action_dim=env.action_dim, action_low=env.action_low, action_high=env.action_high)
+    sizes = dict(obs_dim=env.obs_dim, action_kind=env.action_kind, action_dim=env.action_dim,
+                 action_low=env.action_low, action_high=env.action_high)
+    if env.frames:  # image observations: only a policy that reads (C, H, W) frames may play them
+        _check_reads_frames(cfg, env)
+        sizes["obs_shape"] = env.obs_shape
+    policy = _instantiate(cfg.policy, "policy", **sizes)
     searched = {}  # population methods get a search strategy; gradient methods (DDPG/TD3, GPV) none
     if getattr(method_cls, "uses_strategy", True):
         searched["strategy"] = _instantiate(cfg.strategy, "strategy")
     module = _instantiate(cfg.method, "method", policy=policy, seed=int(cfg.seed), **searched)
     datamodule = _instantiate(cfg.data, "data", env=env, seed=int(cfg.seed))
     return env, datamodule, module
+
+
+def _check_reads_frames(cfg: DictConfig, env) -> None:
+    """Refuse a vector policy (mlp, linear, actor) on an env with image frames, naming the one that fits."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(cfg.policy._target_)
+        takes = "obs_shape" in inspect.signature(cls).parameters
+    except Exception:  # noqa: BLE001 - a bad policy target is reported when it is built
+        return
+    if not takes:
+        raise InputError(f"policy: {cls.__name__} reads vector observations, but {env.id} gives image frames "
+                         f"{tuple(env.obs_shape)}: use policy=convlstm (or policy=module with a module that "
+                         "takes obs_shape)")
 
 
 def _method_class(cfg: DictConfig):

@@ -102,3 +102,73 @@ def atari_spec(
                    goal=None if goal is None else float(goal),
                    max_episode_steps=-(-int(max_episode_frames) // int(frameskip)), kwargs=options, backend="atari",
                    obs_shape=(1, int(size), int(size)))
+
+
+def single_env(spec: EnvSpec, render_mode: str | None = None):
+    """One emulator with the batch's settings whose observations are preprocessed as in the loop (flat
+    float32 frames): what videos and one-off episodes play. Without sticky actions and no-op starts an
+    episode here is the batch's episode, frame for frame."""
+    import gymnasium as gym
+
+    import_ale()
+    o = spec.kwargs
+    base = gym.make(spec.id, frameskip=1 if o["maxpool"] else o["frameskip"],
+                    repeat_action_probability=o["repeat_action_probability"],
+                    full_action_space=o["full_action_space"], max_num_frames_per_episode=o["max_episode_frames"],
+                    obs_type="grayscale" if o["grey"] == "luminance" else "rgb", render_mode=render_mode,
+                    max_episode_steps=None)
+    return AtariFrames(base, spec)
+
+
+class AtariFrames:
+    """A gymnasium ALE env → the loop's observations (see :func:`single_env`); also does no-op starts and
+    the max over each action's last two frames, which gymnasium's ALE env leaves to wrappers."""
+
+    def __init__(self, env, spec: EnvSpec) -> None:
+        import gymnasium as gym
+        import numpy as np
+
+        self.env, self.o = env, spec.kwargs
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (spec.obs_dim,), np.float32)
+        self.action_space = env.action_space
+
+    def _obs(self, screen):
+        import torch
+
+        from genpolicy.rollout.atari import preprocess
+
+        x = preprocess(torch.from_numpy(screen[None]), tuple(self.o["crop"]), self.o["size"], self.o["grey"])
+        return self.norm(x)[0].numpy()
+
+    def reset(self, seed: int | None = None, options=None):
+        from genpolicy.rollout.atari import EpisodeNorm
+
+        screen, info = self.env.reset(seed=seed)
+        self.norm = EpisodeNorm(1, self.o["episode_norm"])
+        noops = int(self.env.unwrapped.np_random.integers(0, self.o["noop_max"] + 1)) if self.o["noop_max"] else 0
+        for _ in range(noops * (self.o["frameskip"] if self.o["maxpool"] else 1)):
+            screen, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                screen, info = self.env.reset()
+        return self._obs(screen), info
+
+    def step(self, action):
+        import numpy as np
+
+        if not self.o["maxpool"]:
+            screen, reward, terminated, truncated, info = self.env.step(action)
+            return self._obs(screen), float(reward), terminated, truncated, info
+        total, last = 0.0, []
+        for _ in range(self.o["frameskip"]):
+            screen, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            last = (last + [screen])[-2:]
+            if terminated or truncated:
+                break
+        return self._obs(np.maximum.reduce(last)), total, terminated, truncated, info
+
+    def render(self):
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()

@@ -21,7 +21,7 @@ import numpy as np
 from genpolicy._checks import flag
 
 # Which pip extra provides the simulator behind an entry point's module.
-_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari"}
+_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari", "minatar": "minatar"}
 
 
 def _register_bullet(env_id: str) -> None:
@@ -34,6 +34,23 @@ def _register_bullet(env_id: str) -> None:
             importlib.import_module("pybullet_envs_gymnasium")
     except ImportError:
         raise ImportError(f"environment {env_id!r} needs pybullet: pip install 'genpolicy[bullet]'") from None
+
+
+def _register_minatar(env_id: str) -> None:
+    """MinAtar ids (MinAtar/SpaceInvaders-v1) register on first use (genpolicy.envs.minatar)."""
+    if env_id.startswith("MinAtar/") and env_id not in gym.registry:
+        from genpolicy.envs.minatar import register
+
+        register()
+
+
+def _register_ale(env_id: str) -> None:
+    """ALE ids (ALE/Pong-v5, PongNoFrameskip-v4) register when ale_py is imported."""
+    if env_id in gym.registry or not (env_id.startswith("ALE/") or "NoFrameskip" in env_id):
+        return
+    from genpolicy.envs.atari import import_ale
+
+    import_ale()
 
 
 @contextlib.contextmanager
@@ -65,6 +82,8 @@ def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"env id must be a non-empty string, got {env_id!r}")
     _register_bullet(env_id)
+    _register_ale(env_id)
+    _register_minatar(env_id)
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         try:
@@ -229,4 +248,8 @@ class EnvSpec:
         return make_vector_env(self.id, num_envs, self.vectorization, **self.kwargs)
 
     def make_single(self, render_mode: str | None = None) -> gym.Env:
+        if self.backend == "atari":
+            from genpolicy.envs.atari import single_env
+
+            return single_env(self, render_mode)
         return make_env(self.id, render_mode=render_mode, **self.kwargs)

@@ -102,7 +102,7 @@ class ConvLSTMPolicy(ModulePolicy):
             raise ValueError(f"policy=convlstm outputs action logits: it needs discrete actions, got {action_kind}")
         module = ConvLSTM(action_dim, shape, channels, conv_layers, hidden)
         super().__init__(obs_dim, action_kind, action_dim, action_low, action_high, module=module,
-                         action_mode=action_mode, obs_norm=obs_norm, vmap_chunk_size=vmap_chunk_size)
+                         obs_shape=shape, action_mode=action_mode, obs_norm=obs_norm, vmap_chunk_size=vmap_chunk_size)
         self.fast = bool(fast)
 
     def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):

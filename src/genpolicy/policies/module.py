@@ -26,7 +26,7 @@ are constants, not genome.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -39,9 +39,10 @@ from genpolicy.policies.normalizer import RunningNorm
 SIZE_NAMES = (("obs_dim", "in_dim"), ("action_dim", "out_dim"))  # keyword names a module factory may take
 
 
-def build_module(module: nn.Module | Callable[..., nn.Module], obs_dim: int, out_dim: int) -> nn.Module:
+def build_module(module: nn.Module | Callable[..., nn.Module], obs_dim: int, out_dim: int,
+                 obs_shape: Sequence[int] = ()) -> nn.Module:
     """``module`` itself, or ``module(**sizes)`` with whichever of obs_dim/in_dim and action_dim/out_dim
-    its signature takes (a class, or a Hydra ``_partial_`` of one)."""
+    (and obs_shape, for image frames) its signature takes (a class, or a Hydra ``_partial_`` of one)."""
     if isinstance(module, nn.Module):
         return module
     if not callable(module):
@@ -51,6 +52,8 @@ def build_module(module: nn.Module | Callable[..., nn.Module], obs_dim: int, out
     except (TypeError, ValueError):  # no signature (some builtins): call without sizes
         accepted = set()
     sizes = {name: value for names, value in zip(SIZE_NAMES, (obs_dim, out_dim)) for name in names if name in accepted}
+    if obs_shape and "obs_shape" in accepted:
+        sizes["obs_shape"] = tuple(obs_shape)
     built = module(**sizes)
     if not isinstance(built, nn.Module):
         raise TypeError(f"module factory {module!r} returned {type(built).__name__}, not an nn.Module")
@@ -91,6 +94,8 @@ class ModulePolicy(nn.Module):
 
     ``module``: an nn.Module whose sizes fit the env, or a callable building one (see
     :func:`build_module`); its weights are only a template (layout + initial parameters).
+    ``obs_shape``: (C, H, W) of image observations (env=atari), handed to a module factory that takes it;
+    observations still arrive flat (…, C·H·W).
     ``vmap_chunk_size``: members per vectorised call (``torch.vmap``'s chunk_size; None: all at once).
     The normaliser's statistics are shared by all members and live in this module's buffers.
     """
@@ -104,13 +109,14 @@ class ModulePolicy(nn.Module):
         action_high=(),
         *,
         module: nn.Module | Callable[..., nn.Module],
+        obs_shape: Sequence[int] = (),
         action_mode: str | None = None,
         obs_norm: bool = True,
         vmap_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.head = make_head(action_kind, action_dim, action_low, action_high, action_mode)
-        self.net = build_module(module, obs_dim, self.head.out_dim).requires_grad_(False)
+        self.net = build_module(module, obs_dim, self.head.out_dim, obs_shape).requires_grad_(False)
         self.norm = RunningNorm(obs_dim, enabled=obs_norm)
         self.obs_dim, self.vmap_chunk_size = int(obs_dim), vmap_chunk_size
         self.recurrent = callable(getattr(self.net, "initial_state", None))
