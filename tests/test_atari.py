@@ -179,3 +179,24 @@ def test_pong_fit_evaluate_and_video(tmp_path):
     assert result["episodes"] == 2 and -21 <= result["eval_return_mean"] <= 21
     assert result["video_return"] == result["eval_return_mean"]  # deterministic: the filmed episode is the test's
     assert result["video_steps"] == 100 and Path(result["video"]).stat().st_size > 1000
+
+
+def test_two_lanes_play_exactly_what_one_lane_plays(pong):
+    from genpolicy.envs.registry import EnvSpec
+    from genpolicy.rollout import PopulationEvaluator
+
+    policy = ConvLSTMPolicy(pong.obs_dim, "discrete", pong.action_dim, obs_shape=pong.obs_shape, hidden=16)
+    params = policy.initial_parameters() + 0.5 * torch.randn(5, policy.num_params,
+                                                             generator=torch.Generator().manual_seed(4))
+    results = []
+    for pipeline in (False, True):
+        evaluator = PopulationEvaluator(pong, chunk_size=5, pipeline=pipeline)
+        try:
+            results.append(evaluator.evaluate(policy.bind, params, 2, torch.arange(10), max_steps=120))
+        finally:
+            evaluator.close()
+        assert len(evaluator._batches) == 0
+    assert torch.equal(results[0].returns, results[1].returns)
+    assert torch.equal(results[0].lengths, results[1].lengths) and results[0].env_steps == 10 * 120
+    with pytest.raises(ValueError, match="pipeline=True needs a batch that steps asynchronously"):
+        PopulationEvaluator(EnvSpec.make("CartPole-v1"), pipeline=True)

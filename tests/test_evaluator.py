@@ -113,7 +113,7 @@ def test_simulator_memory_budget_bounds_chunks_and_cached_copies():
     res = ev.evaluate(policy.bind, params, 2, seeds)
     torch.testing.assert_close(res.returns, ref.returns)
     ev.evaluate(policy.bind, params[:1], 3, seeds[:3])  # another size: the least recent batch goes
-    assert sum(n for n, _ in ev._batches) <= 5 and (3, "cpu") in ev._batches
+    assert sum(n for n, *_ in ev._batches) <= 5 and (3, "cpu", 0) in ev._batches
     ev.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 
-from genpolicy._checks import integer
+from genpolicy._checks import flag, integer
 from genpolicy.envs.registry import EnvSpec
 
 GREY = ("mean", "luminance")  # grey = mean of R, G, B (pytorch-es) | ALE's luminance palette
@@ -60,6 +60,7 @@ def atari_spec(
     episode_norm: bool = True,
     group: int = 8,
     threads: int | None = None,
+    pipeline: bool = True,
     goal: float | None = None,
 ) -> EnvSpec:
     """An :class:`EnvSpec` with ``backend="atari"`` and observations (1, size, size) (flat in the loop).
@@ -69,7 +70,9 @@ def atari_spec(
     pytorch-es's normalisation (a running scalar mean and std of each frame, α 0.9999 and
     bias-corrected, restarted every episode); ``group``: emulators per ale-py vector env
     (one thread each; only groups holding a live copy are stepped); ``threads``: the least number of
-    groups (None: this process's torch thread budget, one group per core at least); ``maxpool``: the max of the last two frames of each action.
+    groups (None: this process's torch thread budget, one group per core at least); ``maxpool``: the max of the
+    last two frames of each action; ``pipeline``: play each chunk of members as two lanes stepping in turn,
+    one lane's policy call running while the other lane's emulators do.
     """
     ale = import_ale()
     game = game_of(id)
@@ -97,7 +100,8 @@ def atari_spec(
                    noop_max=int(noop_max), full_action_space=bool(full_action_space),
                    max_episode_frames=int(max_episode_frames), maxpool=bool(maxpool), crop=(top, bottom),
                    size=int(size), grey=grey, episode_norm=bool(episode_norm),
-                   group=int(group), threads=None if threads is None else int(threads), ale_version=ale.__version__)
+                   group=int(group), threads=None if threads is None else int(threads), pipeline=flag("env.pipeline", pipeline),
+                   ale_version=ale.__version__)
     return EnvSpec(id=id, obs_dim=int(size) ** 2, action_kind="discrete", action_dim=actions,
                    goal=None if goal is None else float(goal),
                    max_episode_steps=-(-int(max_episode_frames) // int(frameskip)), kwargs=options, backend="atari",

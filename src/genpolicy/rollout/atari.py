@@ -122,16 +122,20 @@ class AtariBatch:
         self.screens = np.concatenate(screens)  # (n, 210, 160[, 3]): the latest screen of every emulator
         return self._frames(self.screens)
 
-    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+    def send(self, actions: torch.Tensor, alive: torch.Tensor) -> None:
+        """Start the step: the live groups' emulators run in their threads while Python goes on."""
         full = np.zeros(self.n, dtype=np.int64)  # NOOP for the emulators of finished copies
         full[self.idx] = actions.cpu().numpy()
-        live = np.unique(self.group_of[self.idx[alive.cpu().numpy()]])
-        reward, terminated = np.zeros(self.n), np.zeros(self.n, dtype=bool)
-        truncated = np.zeros(self.n, dtype=bool)
-        for g in live:  # every live group emulates in its own thread at once
+        self._live = np.unique(self.group_of[self.idx[alive.cpu().numpy()]])
+        for g in self._live:
             lo, hi = self.bounds[g], self.bounds[g + 1]
             self.groups[g].ale.send(full[lo:hi], np.ones(hi - lo, dtype=np.float32))
-        for g in live:
+
+    def recv(self):
+        """Finish the step :meth:`send` started: (obs, reward, terminated, truncated) of the current copies."""
+        reward, terminated = np.zeros(self.n), np.zeros(self.n, dtype=bool)
+        truncated = np.zeros(self.n, dtype=bool)
+        for g in self._live:
             lo, hi = self.bounds[g], self.bounds[g + 1]
             obs, reward[lo:hi], terminated[lo:hi], truncated[lo:hi], _ = self.groups[g].ale.recv()
             self.screens[lo:hi] = obs[:, 0]
@@ -139,6 +143,10 @@ class AtariBatch:
         i = self.idx
         return (self._frames(self.screens), torch.as_tensor(reward[i], dtype=torch.float64, device=self.device),
                 torch.as_tensor(terminated[i], device=self.device), torch.as_tensor(truncated[i], device=self.device))
+
+    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+        self.send(actions, alive)
+        return self.recv()
 
     def select(self, keep: torch.Tensor) -> None:
         keep = keep.cpu()

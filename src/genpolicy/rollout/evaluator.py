@@ -89,13 +89,40 @@ def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple
     bookkeeping — into one graph (``env.compile=true``; a batch that has compacted steps eagerly: its
     shapes vary)."""
     actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
-    obs, reward, terminated, truncated = batch.step(actions, alive)
+    return _account(*batch.step(actions, alive), alive, ret, length, observe)
+
+
+def advance_split(act, batch, obs, alive, ret, length, group: int, action_shape: tuple, observe=None):
+    """:func:`advance` for a batch that steps asynchronously (``send`` / ``recv``), as a generator: at
+    its ``yield`` this lane's environments are running and the other lanes act."""
+    actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
+    batch.send(actions, alive)
+    yield
+    return _account(*batch.recv(), alive, ret, length, observe)
+
+
+def _account(obs, reward, terminated, truncated, alive, ret, length, observe):
+    """Add one step's rewards and lengths to the live copies and retire those whose episode ended."""
     if observe is not None:
         observe(reward, terminated | truncated, alive)
     ret = ret + reward.masked_fill(~alive, 0.0)  # NaN/inf of a finished copy never leaks in
     length = length + alive
     alive = alive & ~(terminated | truncated)
     return obs, alive, ret, length, alive.sum()
+
+
+def run_lanes(lanes: list) -> list:
+    """Drive lane generators round-robin until each returns; → their return values, in order. A lane
+    that never yields (synchronous batches) simply runs to its end."""
+    results, active = [None] * len(lanes), list(range(len(lanes)))
+    while active:
+        for i in list(active):
+            try:
+                next(lanes[i])
+            except StopIteration as stop:
+                results[i] = stop.value
+                active.remove(i)
+    return results
 
 
 class PopulationEvaluator:
@@ -109,17 +136,23 @@ class PopulationEvaluator:
     add synchronisation) and above it lets a :class:`~genpolicy.rollout.threads.ThreadTuner` time
     one thread against the process's budget (``torch.get_num_threads()``) and keep the faster: two
     threads win on a large batch and two quiet cores, one wins when another process holds a core.
+    ``pipeline`` (default: the Atari spec's ``pipeline``): each chunk plays as two lanes of half the
+    members that step in turn, so one lane's policy call overlaps the other lane's emulators.
     """
 
     def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
                  sim_bytes: int = 2 << 30, torch_threads: int | None = None, single_thread_below: int = 1 << 18,
-                 compact_min: int = 32) -> None:
+                 compact_min: int = 32, pipeline: bool | None = None) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be ≥ 1 or None (automatic), got {chunk_size!r}")
         self.spec, self.chunk_size, self.chunk_bytes = spec, chunk_size, int(chunk_bytes)
         self.max_copies = max(1, int(sim_bytes) // copy_bytes(spec))  # simulator copies alive at once
         self.torch_threads, self.single_thread_below = torch_threads, int(single_thread_below)
         self.compact_min = int(compact_min)
+        if pipeline and spec.backend != "atari":
+            raise ValueError(f"pipeline=True needs a batch that steps asynchronously (env=atari), not {spec.backend}")
+        self.pipeline = spec.backend == "atari" and bool(spec.kwargs.get("pipeline", True) if pipeline is None
+                                                         else pipeline)
         self._batches: dict[tuple[int, str], object] = {}
         if spec.compile:
             prepare()  # inductor's CPU checks overlap the set-up before the first step
@@ -135,7 +168,7 @@ class PopulationEvaluator:
         per_member = 3 * 4 * dim + episodes * _state_bytes(self.spec)  # weights ×3 + env/obs state
         return max(1, min(self.chunk_bytes // per_member, self.max_copies // episodes))
 
-    def _batch(self, n: int, device: torch.device):
+    def _batch(self, n: int, device: torch.device, lane: int = 0):
         if self.spec.backend == "gymnasium" and self.spec.vectorization == "workers":
             key = ("workers", str(device))  # one pool (processes are costly), grown when needed
             pool = self._batches.get(key)
@@ -144,7 +177,7 @@ class PopulationEvaluator:
                     pool.close()
                 self._batches[key] = make_batch(self.spec, n, device)
             return self._batches[key]
-        key = (n, str(device))
+        key = (n, str(device), lane)
         batch = self._batches.pop(key, None)  # re-inserted below: the dict's order is least recent first
         if batch is None:
             while self._batches and sum(k[0] for k in self._batches) + n > self.max_copies:
@@ -176,13 +209,19 @@ class PopulationEvaluator:
             for lo in range(0, P, chunk):
                 hi = min(P, lo + chunk)
                 n = (hi - lo) * E
-                with torch_threads():  # whatever the tuner chose, the caller's count comes back
-                    r, l, st = self._loop(self._batch(n, device), bind, rows, torch.arange(lo, hi), E,
-                                          seeds[lo * E : hi * E], device, max_steps, obs_stats, recorded,
-                                          self._tuner(n * rows.dim))
-                returns[lo * E : hi * E], lengths[lo * E : hi * E] = r, l
-                if sums is not None:
-                    sums[lo * E : hi * E] = st
+                # async batches (Atari) split the chunk into two lanes that step in turn: one lane's
+                # policy call runs while the other lane's emulators do
+                split = self.pipeline and hi - lo >= 2
+                parts = [(lo, (lo + hi) // 2), ((lo + hi) // 2, hi)] if split else [(lo, hi)]
+                with torch_threads():  # whatever the tuners chose, the caller's count comes back
+                    lanes = [self._loop(self._batch((b - a) * E, device, lane), bind, rows, torch.arange(a, b), E,
+                                        seeds[a * E : b * E], device, max_steps, obs_stats, recorded,
+                                        self._tuner((b - a) * E * rows.dim, split), split)
+                             for lane, (a, b) in enumerate(parts)]
+                    for (a, b), (r, l, st) in zip(parts, run_lanes(lanes)):
+                        returns[a * E : b * E], lengths[a * E : b * E] = r, l
+                        if sums is not None:
+                            sums[a * E : b * E] = st
         return RolloutResult(
             returns=returns.view(P, E), lengths=lengths.view(P, E), env_steps=int(lengths.sum()),
             wall_s=time.perf_counter() - start,
@@ -190,16 +229,19 @@ class PopulationEvaluator:
             observations=None if recorded is None else torch.cat(recorded).cpu(),
         )
 
-    def _tuner(self, size: int) -> ThreadTuner:
-        """Thread options for a chunk of ``size`` copies × parameters."""
+    def _tuner(self, size: int, split: bool = False) -> ThreadTuner:
+        """Thread options for a lane of ``size`` copies × parameters (``split``: one of two lanes, which
+        leaves the other lane's environments half the cores)."""
         if self.torch_threads is not None:
             return ThreadTuner([self.torch_threads])
         if size <= self.single_thread_below:
             return ThreadTuner([1])
-        return ThreadTuner([1, torch.get_num_threads()])
+        return ThreadTuner([1, torch.get_num_threads() // (2 if split else 1)])
 
     def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats, recorded=None,
-              tuner: ThreadTuner | None = None):
+              tuner: ThreadTuner | None = None, split: bool = False):
+        """One lane: the members' episodes to their end (a generator: see :func:`run_lanes`; with
+        ``split`` it yields while its environments step) → (returns, lengths, obs sums) per copy."""
         tuner = tuner or ThreadTuner([torch.get_num_threads()])
         n = members.numel() * E
         obs = batch.reset(seeds)  # (n, obs_dim)
@@ -243,7 +285,12 @@ class PopulationEvaluator:
             if recorded is not None:
                 recorded.append(obs[alive])
             with tuner.step():
-                obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape, observe)
+                if split:
+                    obs, alive, ret, length, k = yield from advance_split(act, batch, obs, alive, ret, length, group,
+                                                                          action_shape, observe)
+                else:
+                    obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape,
+                                                      observe)
             k, t = int(k), t + 1
         out_ret[slot], out_len[slot] = ret, length
         if st is not None:
