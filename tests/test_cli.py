@@ -103,3 +103,21 @@ def test_video_keeps_every_kth_frame_downscaled(tmp_path):
     assert out["video_steps"] == 200
     assert len(frames) == 1 + 200 // 3 + 1  # the start, every 3rd step, the last step
     assert frames[0].shape[:2] == (250, 250)
+
+
+def test_exported_checkpoint_is_small_and_plays(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _run("genpolicy.fit", *TINY, "generations=2", "method=es", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last, small = run_dir / "checkpoints" / "last.ckpt", tmp_path / "shipped" / "policy.ckpt"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "export_checkpoint.py"
+    proc = subprocess.run([sys.executable, str(script), str(last), str(small)], capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(str(small))
+    assert "optimizer_states" not in ckpt and small.stat().st_size < last.stat().st_size
+    assert not list(small.parent.glob("*.part"))
+    full = load_checkpoint(str(last))
+    assert all(torch.equal(v, ckpt["state_dict"][k]) for k, v in full["state_dict"].items())
+    proc = _run("genpolicy.evaluate", f"ckpt_path={small}", "episodes=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["episodes"] == 2
