@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8, help="emulators per ale-py vector env")
     ap.add_argument("--grey", default="luminance", choices=("luminance", "mean"))
     ap.add_argument("--sigma", type=float, default=0.05)
+    ap.add_argument("--max-steps", type=int, default=2000,
+                    help="agent steps per episode at most (es_pong's adaptive cap: 2 × the mean length, ~1,600–2,000); "
+                         "a perturbed ConvLSTM can rally forever, to the 27,000-step frame limit")
     ap.add_argument("--mode", default="both", choices=("both", "one lane", "two lanes"),
                     help="one lane: the copies step together; two lanes: halves step in turn (env.pipeline)")
     ap.add_argument("--json", type=Path, default=None)
@@ -90,7 +93,8 @@ def main() -> None:
                                                 if pipeline else [args.members])]
             build_s = time.perf_counter() - start
             before = sum(b.emulated for b in batches)
-            result = evaluator.evaluate(policy.bind, params, 1, torch.arange(args.members) + g * args.members)
+            result = evaluator.evaluate(policy.bind, params, 1, torch.arange(args.members) + g * args.members,
+                                        max_steps=args.max_steps)
             emulated = sum(b.emulated for b in batches) - before
             rows.append({
                 "generation": g, "build_s": round(build_s, 2), "wall_s": round(result.wall_s, 2),
@@ -121,6 +125,7 @@ def main() -> None:
     for key, value in summary.items():
         print(f"{key:40}{value:>12}")
     save_json(args.json, {"machine": machine(), "env": args.env, "members": args.members, "group": args.group,
+                          "max_steps": args.max_steps,
                           "grey": args.grey, "generations": results, "summary": summary})
 
 
