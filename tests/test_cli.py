@@ -121,3 +121,16 @@ def test_exported_checkpoint_is_small_and_plays(tmp_path):
     proc = _run("genpolicy.evaluate", f"ckpt_path={small}", "episodes=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["episodes"] == 2
+
+
+def test_video_frames_are_uint8_and_tiny_frames_are_enlarged():
+    import numpy as np
+
+    from genpolicy.rollout.video import as_video_frame
+
+    tiny = np.random.default_rng(0).random((10, 10, 3))  # MinAtar renders float colours on 10×10
+    frame = as_video_frame(tiny)
+    assert frame.dtype == np.uint8 and frame.shape == (160, 160, 3)
+    assert frame[15, 15, 0] == round(tiny[0, 0, 0] * 255) and frame[16, 0, 1] == round(tiny[1, 0, 1] * 255)
+    atari = np.zeros((210, 160, 3), dtype=np.uint8)
+    assert as_video_frame(atari).shape == (210, 160, 3)

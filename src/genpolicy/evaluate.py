@@ -47,7 +47,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         "checkpoint": str(ckpt_path),
     }
     if video:
-        name = f"{env.id}_gen{int(module.generation)}.{video_format}"
+        name = f"{env.id.replace('/', '_')}_gen{int(module.generation)}.{video_format}"  # ALE/Pong-v5: one file
         act = module.video_act() if hasattr(module, "video_act") else module.policy.bind(module.test_policies()[:1])
         out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device,
                                   every=int(video_every), scale=int(video_scale)))

@@ -29,6 +29,18 @@ def _check_stride(every: int, scale: int) -> None:
             raise ValueError(f"video {name} must be an integer ≥ 1, got {v!r}")
 
 
+def as_video_frame(frame: np.ndarray, min_side: int = 160) -> np.ndarray:
+    """A rendered frame as uint8 RGB a video can hold: float colours in [0, 1] (MinAtar) scaled to
+    0–255, tiny frames (MinAtar's 10×10) enlarged by whole-pixel repetition to at least ``min_side``."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        frame = (np.clip(frame, 0.0, 1.0) * 255).round().astype(np.uint8)
+    k = -(-min_side // max(frame.shape[:2]))
+    if k > 1:
+        frame = frame.repeat(k, 0).repeat(k, 1)
+    return np.ascontiguousarray(frame)
+
+
 @torch.no_grad()
 def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", every: int = 1,
                    scale: int = 1) -> tuple[list, float, int]:
@@ -38,7 +50,7 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
     env = spec.make_single(render_mode="rgb_array")
     frames, total, steps = [], 0.0, 0
     observe = getattr(act, "observe", None)
-    keep = lambda: frames.append(np.ascontiguousarray(env.render()[::scale, ::scale]))  # noqa: E731
+    keep = lambda: frames.append(as_video_frame(env.render())[::scale, ::scale])  # noqa: E731
     try:
         obs, _ = env.reset(seed=seed)
         keep()
