@@ -134,3 +134,13 @@ def test_video_frames_are_uint8_and_tiny_frames_are_enlarged():
     assert frame[15, 15, 0] == round(tiny[0, 0, 0] * 255) and frame[16, 0, 1] == round(tiny[1, 0, 1] * 255)
     atari = np.zeros((210, 160, 3), dtype=np.uint8)
     assert as_video_frame(atari).shape == (210, 160, 3)
+
+
+def test_mp4_of_odd_sized_frames_is_written(tmp_path):
+    import numpy as np
+
+    from genpolicy.rollout.video import _write
+
+    frames = [np.full((105, 81, 3), i * 20, dtype=np.uint8) for i in range(5)]  # Atari at video_scale=2
+    _write(tmp_path / "odd.mp4", frames, fps=10)
+    assert (tmp_path / "odd.mp4").stat().st_size > 100 and not list(tmp_path.glob("*.part*"))

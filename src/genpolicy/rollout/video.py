@@ -76,7 +76,8 @@ def _write(path: Path, frames: list, fps: int) -> None:
     imageio = _imageio()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part" + path.suffix)  # rename into place: never half a video
-    if path.suffix == ".mp4":
+    if path.suffix == ".mp4":  # H.264 in yuv420p needs even sides: drop an odd last row / column
+        frames = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]
         imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
     else:
         imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
