@@ -33,3 +33,14 @@ def compiled(fn):
     if _probe is not None:
         _probe.join()  # never two probes at once
     return torch.compile(fn, dynamic=False)
+
+
+_by_key: dict = {}
+
+
+def compiled_key(key, fn):
+    """:func:`compiled` for closures: one compilation per ``key`` (hashable), whichever closure
+    object stands for it (a policy rebuilds its step functions for every batch it binds)."""
+    if key not in _by_key:
+        _by_key[key] = compiled(fn)
+    return _by_key[key]

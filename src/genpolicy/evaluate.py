@@ -1,7 +1,10 @@
 """``python -m genpolicy.evaluate ckpt_path=PATH episodes=N [video=DIR]``: test a saved policy.
 
 Prints one JSON line: ``eval_return_mean``, ``eval_return_std``, ``episodes`` (and the video's path
-when ``video=DIR`` is given). The checkpoint is loaded with ``weights_only=True``: no pickled code
+when ``video=DIR`` is given). For a MetaRL checkpoint each episode is a fresh actor trained by the
+evolved rule for one lifetime; the line adds ``last_quarter_return_mean`` and the two baselines on the
+same start states and initial actors (``frozen_…``: the rule switched off; ``random_rule_…``), and
+``trace=FILE`` writes the mean reward at every step of the lifetime for all three. The checkpoint is loaded with ``weights_only=True``: no pickled code
 runs. The policy is rebuilt from the config stored inside the checkpoint.
 """
 
@@ -16,8 +19,20 @@ from genpolicy._configs import config_dir
 from genpolicy.fit import InputError, json_cli, restore
 
 
+def _write_trace(path: Path, curves: dict, report: dict) -> None:
+    """MetaRL: the mean reward at every step of the lifetime, per run (evolved rule, frozen, random rule)."""
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"reward_per_step": curves, **report}) + "\n")
+    os.replace(tmp, path)
+
+
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
-             video_format: str = "mp4", device: str = "cpu", video_every: int = 1, video_scale: int = 1) -> dict:
+             video_format: str = "mp4", device: str = "cpu", video_every: int = 1, video_scale: int = 1,
+             trace: str | None = None) -> dict:
     import torch
 
     from genpolicy.rollout import PopulationEvaluator
@@ -33,15 +48,22 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
     env, module, _ = restore(ckpt_path)
     module.to(torch.device(device)).eval()
     evaluator = PopulationEvaluator(env)
+    report = {}
     try:
-        test = module.test_return(int(episodes), seed=int(seed), evaluator=evaluator)
+        if hasattr(module, "lifetime_report"):  # MetaRL: fresh actors trained by the rule, and baselines
+            report = module.lifetime_report(evaluator, int(episodes), seed=int(seed))
+            curves = report.pop("reward_per_step")
+            if trace:
+                _write_trace(Path(trace), curves, report)
+        test = module.test_return(int(episodes), seed=int(seed), evaluator=evaluator) if not report else None
     finally:
         evaluator.close()
-    returns = test.returns.flatten()
+    returns = test.returns.flatten() if test is not None else None
     out = {
-        "eval_return_mean": float(returns.mean()),
-        "eval_return_std": float(returns.std(unbiased=False)),
-        "episodes": int(returns.numel()),
+        "eval_return_mean": report.pop("eval_return_mean") if report else float(returns.mean()),
+        "eval_return_std": report.pop("eval_return_std") if report else float(returns.std(unbiased=False)),
+        "episodes": int(episodes),
+        **report,
         "env": env.id,
         "generation": int(module.generation),
         "checkpoint": str(ckpt_path),
@@ -57,7 +79,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device,
-             cfg.video_every, cfg.video_scale)
+             cfg.video_every, cfg.video_scale, cfg.trace)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,17 @@ def seeded_uniform(seeds: torch.Tensor, stream: int, dtype: torch.dtype = torch.
     return _srl(bits, 11).to(torch.float64).mul_(2.0**-53).to(dtype)
 
 
+def seeded_normals(seeds: torch.Tensor, start: int, count: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal numbers ``start … start + count − 1`` of each seed's counter stream, (count, K)
+    for seeds (K,): a pure function of (seed, position), whatever the batch a seed sits in. Box–Muller
+    on two :func:`seeded_uniform`-style draws per number."""
+    keys = _splitmix64_t(seeds.to(torch.int64))[None]
+    at = (2 * (int(start) + torch.arange(int(count), device=seeds.device, dtype=torch.int64)))[:, None]
+    u1, u2 = (_srl(_splitmix64_t(keys ^ (at + k)), 11).to(torch.float64).mul_(2.0**-53) for k in (0, 1))
+    normal = torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos((2 * torch.pi) * u2)
+    return normal.to(dtype)
+
+
 STREAMS = {
     # ---- gradient methods (DDPG/TD3, GPV): children of the run seed
     "variations": 1,  # genpolicy.variations: the latents it plays

@@ -252,4 +252,10 @@ class EnvSpec:
             from genpolicy.envs.atari import single_env
 
             return single_env(self, render_mode)
+        from genpolicy.envs.torch import META_ENVS
+
+        if self.id in META_ENVS:
+            from genpolicy.envs.meta import MetaSingleEnv
+
+            return MetaSingleEnv(self, render_mode)
         return make_env(self.id, render_mode=render_mode, **self.kwargs)

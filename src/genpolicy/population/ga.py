@@ -5,7 +5,10 @@ Networks for Reinforcement Learning", arXiv:1712.06567 (2017).
 Ask/tell over flat parameter vectors. Generation g's members: index 0 is the elite, carried over
 unmutated; member i > 0 is a parent drawn uniformly from the top ``truncation`` of the previous
 generation plus Gaussian mutation (σ = ``mutation_std``; with ``mutation_prob`` only that fraction
-of the elements mutate, the MetaRL variant). Parent choice and mutation are a pure function of
+of the elements mutate, the MetaRL variant, and at least one always does: no child is a clone that
+re-plays its parent). With ``init_std`` the first generation is drawn afresh, member i > 0 from
+N(0, init_std²) (MetaRL starts from 10,000 random genomes), instead of mutating the one initial
+vector. Parent choice and mutation are a pure function of
 (generation seed, i), so members are rebuilt on demand (and on any DDP rank) from the parents.
 
 Elitism (Such et al.): the top ``elite_candidates`` of a generation (plus the current elite) are
@@ -28,9 +31,10 @@ class GenerationMembers:
     """Members of one GA generation, materialised only for the indices asked."""
 
     def __init__(self, parents: torch.Tensor, elite: torch.Tensor, seed: int, popsize: int, std: float,
-                 prob: float | None) -> None:
+                 prob: float | None, init_std: float | None = None) -> None:
         self.parents, self.elite, self.seed = parents, elite, int(seed)
         self.popsize, self.dim, self.std, self.prob = popsize, elite.numel(), float(std), prob
+        self.init_std = init_std  # set: a fresh random population (the first generation)
 
     def __len__(self) -> int:
         return self.popsize
@@ -51,8 +55,14 @@ class GenerationMembers:
                 continue
             gen.manual_seed(member_seed(mutation, i))
             noise = torch.randn(self.dim, generator=gen, device=self.elite.device, dtype=self.elite.dtype)
+            if self.init_std is not None:
+                out[row] = self.init_std * noise
+                continue
             if self.prob is not None:
-                noise *= torch.rand(self.dim, generator=gen, device=self.elite.device) < self.prob
+                mask = torch.rand(self.dim, generator=gen, device=self.elite.device) < self.prob
+                if not mask.any():  # never a clone: one gene, drawn from the same stream, mutates
+                    mask[torch.randint(self.dim, (1,), generator=gen, device=self.elite.device)] = True
+                noise *= mask
             out[row] = self.parents[p] + self.std * noise
         return out
 
@@ -61,7 +71,8 @@ class GeneticAlgorithm(Strategy):
     metric_prefix, kind = "ga", "genetic"
 
     def __init__(self, popsize: int = 256, truncation: int = 20, mutation_std: float = 0.02,
-                 mutation_prob: float | None = None, elite_candidates: int = 10, elite_episodes: int = 30) -> None:
+                 mutation_prob: float | None = None, elite_candidates: int = 10, elite_episodes: int = 30,
+                 init_std: float | None = None) -> None:
         self.popsize = integer("popsize", popsize, minimum=2)
         self.truncation = integer("truncation", truncation)
         if self.truncation > self.popsize:
@@ -72,6 +83,8 @@ class GeneticAlgorithm(Strategy):
         self.mutation_prob = mutation_prob
         self.elite_candidates = integer("elite_candidates", elite_candidates)
         self.elite_episodes = integer("elite_episodes", elite_episodes)
+        self.init_std = None if init_std is None else positive("init_std", init_std)
+        self.fresh = self.init_std is not None  # the next ask is the first generation: random genomes
         self.parents: torch.Tensor | None = None  # (T, D) the truncation-selected parents
         self.elite: torch.Tensor | None = None  # (D,)
         self._candidates: torch.Tensor | None = None  # (k, D) awaiting re-evaluation
@@ -89,7 +102,7 @@ class GeneticAlgorithm(Strategy):
         if self.elite is None:
             raise RuntimeError("call initialize(params) before ask()")
         self._last = GenerationMembers(self.parents, self.elite, seed, self.popsize, self.mutation_std,
-                                       self.mutation_prob)
+                                       self.mutation_prob, self.init_std if self.fresh else None)
         return self._last
 
     def tell(self, fitness: torch.Tensor, seed: int) -> None:
@@ -99,6 +112,7 @@ class GeneticAlgorithm(Strategy):
         order = torch.sort(f, descending=True, stable=True).indices
         members = self._last if self._last is not None and self._last.seed == seed else self.ask(seed)
         self.parents = members.rows(order[: self.truncation])
+        self.fresh = False
         top = order[: self.elite_candidates]
         top = torch.cat([torch.zeros(1, dtype=top.dtype), top[top != 0]])[: self.elite_candidates]  # elite first
         self._candidates = members.rows(top)
@@ -118,8 +132,9 @@ class GeneticAlgorithm(Strategy):
         return {"ga/elite_return": float(scores[best]), "ga/elite_changed": float(best != 0)}
 
     def state_dict(self) -> dict:
-        return {"parents": self.parents, "elite": self.elite}
+        return {"parents": self.parents, "elite": self.elite, "fresh": self.fresh}
 
     def load_state_dict(self, state: dict) -> None:
         self.parents, self.elite = state["parents"], state["elite"]
+        self.fresh = bool(state.get("fresh", False))
         self._candidates = self._last = None

@@ -15,6 +15,9 @@ learner's weights — and additionally has
   (it may be ``self``) acts for observations (k, 1, obs_dim) from then on. The loop calls it
   instead of binding again, so nothing a copy carries is lost. State is made when the actor is
   bound: every copy plays exactly one episode, so that is "zeroed at episode start".
+* ``start(seeds)`` (optional): the copies' reset seeds (n,) int64, once, after binding and before
+  the first step. An actor that draws random state per copy (an online learner's initial weights,
+  its noise) draws it from these, so a copy's episode does not depend on how copies are batched.
 * ``observe(reward, done, alive)`` (optional): called after every environment step with (n,)
   tensors over the current copies — ``reward`` float64, ``done`` = terminated | truncated of this
   step, ``alive`` = the copies that played this step (a copy ending now is alive with done True).

@@ -71,15 +71,16 @@ class TorchBatch:
     """A torch-native batched env (genpolicy.envs.torch) on the loop's device."""
 
     def __init__(self, spec: EnvSpec, n: int, device: torch.device) -> None:
-        from genpolicy.envs.torch import TORCH_ENVS
+        from genpolicy.envs.torch import META_ENVS, TORCH_ENVS
 
-        self.cls, self.n, self.device = TORCH_ENVS[spec.id], int(n), device
+        self.cls, self.n, self.device = {**TORCH_ENVS, **META_ENVS}[spec.id], int(n), device
         self.dtype = getattr(torch, spec.torch_dtype)
-        self.env = self.cls(self.n, device, self.dtype)
+        self.kwargs = dict(spec.kwargs) if spec.id in META_ENVS else {}  # a MetaRL env's lifetime, start …
+        self.env = self.cls(self.n, device, self.dtype, **self.kwargs)
 
     def reset(self, seeds: torch.Tensor) -> torch.Tensor:
         if self.env.num_envs != self.n:  # compacted by the last rollout
-            self.env = self.cls(self.n, self.device, self.dtype)
+            self.env = self.cls(self.n, self.device, self.dtype, **self.kwargs)
         return self.env.reset(seeds.to(self.device))
 
     def step(self, actions: torch.Tensor, alive: torch.Tensor):

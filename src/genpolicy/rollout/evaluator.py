@@ -247,6 +247,8 @@ class PopulationEvaluator:
         obs = batch.reset(seeds)  # (n, obs_dim)
         act, group = bind(rows.rows(members).to(device)), E  # obs reshaped (n // group, group, obs_dim)
         stateful = is_stateful(act)
+        if stateful and hasattr(act, "start"):  # per-copy random state comes from each copy's own seed
+            act.start(seeds.to(device))
         observe = getattr(act, "observe", None)
         slot = torch.arange(n, device=device)  # current slot → copy in this chunk
         ret = torch.zeros(n, dtype=torch.float64, device=device)

@@ -50,6 +50,8 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
     env = spec.make_single(render_mode="rgb_array")
     frames, total, steps = [], 0.0, 0
     observe = getattr(act, "observe", None)
+    if hasattr(act, "start"):  # a learner draws its initial state from the episode's seed, as in the loop
+        act.start(torch.tensor([int(seed)], device=device))
     keep = lambda: frames.append(as_video_frame(env.render())[::scale, ::scale])  # noqa: E731
     try:
         obs, _ = env.reset(seed=seed)
