@@ -54,7 +54,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
             report = module.lifetime_report(evaluator, int(episodes), seed=int(seed))
             curves = report.pop("reward_per_step")
             if trace:
-                _write_trace(Path(trace), curves, report)
+                _write_trace(Path(trace), curves, {**report, "env": env.id, "episodes": int(episodes)})
         test = module.test_return(int(episodes), seed=int(seed), evaluator=evaluator) if not report else None
     finally:
         evaluator.close()
