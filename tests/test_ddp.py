@@ -21,7 +21,9 @@ def test_shard_bounds_cover_everything_once(n, world):
     ("experiment=ga_cartpole",),
     ("experiment=pgen_cartpole",),  # 11 generators × 3 latents = 33 policies: one generator straddles the ranks
     ("experiment=es_pong", "env.max_episode_frames=400", "policy.hidden=32"),  # each rank its own emulators
-], ids=["es", "ga", "pgen", "pong"])
+    ("experiment=metarl_pendulum", "env.max_episode_steps=50", "policy.compile=false", "strategy.truncation=3",
+     "strategy.elite_candidates=2", "strategy.elite_episodes=2", "method.lifetimes=2"),  # learners per copy
+], ids=["es", "ga", "pgen", "pong", "metarl"])
 def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path, variant):
     # population 10 + the centre = 11 evaluations: an uneven 6/5 split over 2 ranks
     common = (*variant, "strategy.popsize=10", "generations=3", "method.eval_episodes=3")

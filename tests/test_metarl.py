@@ -128,6 +128,12 @@ def test_tiny_evolution_and_evaluate_report(tmp_path):
     curves = json.loads(trace.read_text())["reward_per_step"]
     assert set(curves) == {"eval", "frozen", "random_rule"} and len(curves["eval"]) == 60
     assert abs(sum(curves["eval"]) - line["eval_return_mean"]) < 1e-6 * 60
+    rest = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}",
+                           "episodes=2", "start=rest"], capture_output=True, text=True, timeout=300)
+    assert rest.returncode == 0 and json.loads(rest.stdout.strip().splitlines()[-1])["start"] == "rest"
+    bad = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}",
+                          "start=fly"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "start must be one of kick, rest" in bad.stderr
 
 
 @pytest.mark.parametrize("override, message", [

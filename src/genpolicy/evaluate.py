@@ -4,7 +4,8 @@ Prints one JSON line: ``eval_return_mean``, ``eval_return_std``, ``episodes`` (a
 when ``video=DIR`` is given). For a MetaRL checkpoint each episode is a fresh actor trained by the
 evolved rule for one lifetime; the line adds ``last_quarter_return_mean`` and the two baselines on the
 same start states and initial actors (``frozen_…``: the rule switched off; ``random_rule_…``), and
-``trace=FILE`` writes the mean reward at every step of the lifetime for all three. The checkpoint is loaded with ``weights_only=True``: no pickled code
+``trace=FILE`` writes the mean reward at every step of the lifetime for all three; ``start=rest``
+plays them from another start state. The checkpoint is loaded with ``weights_only=True``: no pickled code
 runs. The policy is rebuilt from the config stored inside the checkpoint.
 """
 
@@ -32,7 +33,7 @@ def _write_trace(path: Path, curves: dict, report: dict) -> None:
 
 def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
              video_format: str = "mp4", device: str = "cpu", video_every: int = 1, video_scale: int = 1,
-             trace: str | None = None) -> dict:
+             trace: str | None = None, start: str | None = None) -> dict:
     import torch
 
     from genpolicy.rollout import PopulationEvaluator
@@ -46,6 +47,17 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         if int(v) != v or v < 1:
             raise InputError(f"{name} must be an integer ≥ 1, got {v!r}")
     env, module, _ = restore(ckpt_path)
+    if start is not None:  # MetaRL: play the lifetimes from another start state
+        from genpolicy.envs.meta import meta_spec
+        from genpolicy.envs.torch import META_ENVS
+
+        if env.id not in META_ENVS:
+            raise InputError(f"start= picks the start state of a MetaRL env ({', '.join(sorted(META_ENVS))}); "
+                             f"this checkpoint plays {env.id}")
+        try:
+            env = meta_spec(env.id, **{**env.kwargs, "start": start}, torch_dtype=env.torch_dtype)
+        except ValueError as err:
+            raise InputError(str(err)) from None
     module.to(torch.device(device)).eval()
     evaluator = PopulationEvaluator(env)
     report = {}
@@ -68,6 +80,8 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
         "generation": int(module.generation),
         "checkpoint": str(ckpt_path),
     }
+    if start is not None:
+        out["start"] = start
     if video:
         name = f"{env.id.replace('/', '_')}_gen{int(module.generation)}.{video_format}"  # ALE/Pong-v5: one file
         act = module.video_act() if hasattr(module, "video_act") else module.policy.bind(module.test_policies()[:1])
@@ -79,7 +93,7 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device,
-             cfg.video_every, cfg.video_scale, cfg.trace)
+             cfg.video_every, cfg.video_scale, cfg.trace, cfg.start)
 
 
 if __name__ == "__main__":
