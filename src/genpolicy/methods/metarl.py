@@ -52,8 +52,7 @@ class MetaRLModule(PopulationModule):
                 return actors[-1]
 
             result = evaluator.evaluate(bind, genome, episodes, eval_seeds(self.seed, seed, episodes), self.device)
-            per_step = actors[0].reward_matrix(lifetime, episodes) if len(actors) == 1 else torch.cat(
-                [a.reward_matrix(lifetime, a.seeds.numel()) for a in actors], 1)
+            per_step = torch.cat([a.reward_matrix(lifetime, a.copies) for a in actors], 1)  # one per chunk
             runs[name] = (result.returns.flatten(), per_step)
         out = {}
         for name, (returns, per_step) in runs.items():

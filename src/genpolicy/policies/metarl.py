@@ -103,7 +103,7 @@ class MetaRLActor:
         n = seeds.numel()
         group = n // self.rules.shape[0]
         self.seeds, self.t = seeds.to(dev), 0
-        self.ids = torch.arange(n, device=dev)
+        self.ids, self.copies = torch.arange(n, device=dev), n
         g = p.graph
         uniq, self.inverse = torch.unique(self.seeds, return_inverse=True)  # shared lifetimes: draw once
         self.unique = uniq
