@@ -2,11 +2,10 @@
 
     python scripts/bench_atari.py --json assets/bench_atari.json
 
-Both schedules of the loop run in one process on the same members (so the same episodes): one lane
-(every copy steps together) and two lanes (``env.pipeline``: halves step in turn, one half's policy
-call overlapping the other half's emulators). Members are pytorch-es's ConvLSTM at its initial weights plus N(0, 0.05²) noise, fresh each
-generation (as an ES generation). Reported per generation (the first one also builds the
-emulators, timed apart as ``build_s``):
+Both schedules of the loop run in one process on the same members (so the same episodes): one lane (every copy steps
+together) and two lanes (``env.pipeline``: halves step in turn, one half's policy call overlapping the other half's
+emulators). Members are pytorch-es's ConvLSTM at its initial weights plus N(0, 0.05²) noise, fresh each generation (as
+an ES generation). Reported per generation (the first one also builds the emulators, timed apart as ``build_s``):
 
 - agent steps/s: steps of unfinished episodes (what a learning curve counts) over wall time;
 - episodes per core-hour: episodes / (wall time × cores), beside pytorch-es's ~56 (16k episodes,
@@ -69,11 +68,19 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8, help="emulators per ale-py vector env")
     ap.add_argument("--grey", default="luminance", choices=("luminance", "mean"))
     ap.add_argument("--sigma", type=float, default=0.05)
-    ap.add_argument("--max-steps", type=int, default=2000,
-                    help="agent steps per episode at most (es_pong's adaptive cap: 2 × the mean length, ~1,600–2,000); "
-                         "a perturbed ConvLSTM can rally forever, to the 27,000-step frame limit")
-    ap.add_argument("--mode", default="both", choices=("both", "one lane", "two lanes"),
-                    help="one lane: the copies step together; two lanes: halves step in turn (env.pipeline)")
+    ap.add_argument(
+        "--max-steps",
+        type=int,
+        default=2000,
+        help="agent steps per episode at most (es_pong's adaptive cap: 2 × the mean length, ~1,600–2,000); "
+        "a perturbed ConvLSTM can rally forever, to the 27,000-step frame limit",
+    )
+    ap.add_argument(
+        "--mode",
+        default="both",
+        choices=("both", "one lane", "two lanes"),
+        help="one lane: the copies step together; two lanes: halves step in turn (env.pipeline)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -88,23 +95,33 @@ def main() -> None:
         for g in range(args.generations):
             params = centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen)
             start = time.perf_counter()
-            batches = [evaluator._batch(n, torch.device("cpu"), lane)  # built here: timed as build_s
-                       for lane, n in enumerate([args.members // 2, args.members - args.members // 2]
-                                                if pipeline else [args.members])]
+            batches = [
+                evaluator._batch(n, torch.device("cpu"), lane)  # built here: timed as build_s
+                for lane, n in enumerate(
+                    [args.members // 2, args.members - args.members // 2] if pipeline else [args.members]
+                )
+            ]
             build_s = time.perf_counter() - start
             before = sum(b.emulated for b in batches)
-            result = evaluator.evaluate(policy.bind, params, 1, torch.arange(args.members) + g * args.members,
-                                        max_steps=args.max_steps)
+            result = evaluator.evaluate(
+                policy.bind, params, 1, torch.arange(args.members) + g * args.members, max_steps=args.max_steps
+            )
             emulated = sum(b.emulated for b in batches) - before
-            rows.append({
-                "generation": g, "build_s": round(build_s, 2), "wall_s": round(result.wall_s, 2),
-                "agent_steps": result.env_steps, "emulated": emulated,
-                "wasted": round(1 - result.env_steps / max(emulated, 1), 3),
-                "agent_steps_per_s": round(result.steps_per_s, 1),
-                "episodes_per_core_hour": round(args.members / (result.wall_s * cores / 3600), 1),
-                "return_mean": float(result.returns.mean()), "length_mean": float(result.lengths.double().mean()),
-                "length_max": int(result.lengths.max()),
-            })
+            rows.append(
+                {
+                    "generation": g,
+                    "build_s": round(build_s, 2),
+                    "wall_s": round(result.wall_s, 2),
+                    "agent_steps": result.env_steps,
+                    "emulated": emulated,
+                    "wasted": round(1 - result.env_steps / max(emulated, 1), 3),
+                    "agent_steps_per_s": round(result.steps_per_s, 1),
+                    "episodes_per_core_hour": round(args.members / (result.wall_s * cores / 3600), 1),
+                    "return_mean": float(result.returns.mean()),
+                    "length_mean": float(result.lengths.double().mean()),
+                    "length_max": int(result.lengths.max()),
+                }
+            )
             print(mode, rows[-1], flush=True)
         evaluator.close()
         results[mode] = rows
@@ -113,20 +130,36 @@ def main() -> None:
     for mode, rows in results.items():
         steady = rows[1:] or rows  # generation 0 builds the emulators
         summary[f"{mode}: agent_steps_per_s"] = round(float(np.median([r["agent_steps_per_s"] for r in steady])), 1)
-        summary[f"{mode}: episodes_per_core_hour"] = round(float(np.median([r["episodes_per_core_hour"]
-                                                                            for r in steady])), 1)
+        summary[f"{mode}: episodes_per_core_hour"] = round(
+            float(np.median([r["episodes_per_core_hour"] for r in steady])), 1
+        )
     best = max(results, key=lambda m: summary[f"{m}: agent_steps_per_s"])
-    summary.update({"agent_steps_per_s": summary[f"{best}: agent_steps_per_s"],
-                    "episodes_per_core_hour": summary[f"{best}: episodes_per_core_hour"],
-                    "pytorch_es_episodes_per_core_hour": 56, **{k: round(v, 2) for k, v in parts.items()}})
+    summary.update(
+        {
+            "agent_steps_per_s": summary[f"{best}: agent_steps_per_s"],
+            "episodes_per_core_hour": summary[f"{best}: episodes_per_core_hour"],
+            "pytorch_es_episodes_per_core_hour": 56,
+            **{k: round(v, 2) for k, v in parts.items()},
+        }
+    )
     summary["share_of_pipeline_limit"] = round(summary["agent_steps_per_s"] / parts["pipeline_limit_steps_per_s"], 2)
     summary["ratio_to_pytorch_es"] = round(summary["episodes_per_core_hour"] / 56, 1)
     print(f"\n{'':40}{'value':>12}")
     for key, value in summary.items():
         print(f"{key:40}{value:>12}")
-    save_json(args.json, {"machine": machine(), "env": args.env, "members": args.members, "group": args.group,
-                          "max_steps": args.max_steps,
-                          "grey": args.grey, "generations": results, "summary": summary})
+    save_json(
+        args.json,
+        {
+            "machine": machine(),
+            "env": args.env,
+            "members": args.members,
+            "group": args.group,
+            "max_steps": args.max_steps,
+            "grey": args.grey,
+            "generations": results,
+            "summary": summary,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,19 @@ STEPS = 1_000_000
 
 def launch(algo: str, run_dir: Path, seed: int, precision: str, overrides: list[str]) -> subprocess.Popen:
     last = run_dir / "checkpoints" / "last.ckpt"
-    cmd = [sys.executable, "-m", "genpolicy.fit", f"experiment={algo}_bipedal", f"seed={seed}",
-           "data.save_replay=true", "logger=csv", "trainer.enable_progress_bar=false",
-           f"trainer.precision={precision}", f"hydra.run.dir={run_dir}", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genpolicy.fit",
+        f"experiment={algo}_bipedal",
+        f"seed={seed}",
+        "data.save_replay=true",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+        f"trainer.precision={precision}",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    ]
     if last.is_file():
         cmd.append(f"resume={last}")
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -47,17 +57,27 @@ def summarise(algo: str, run_dir: Path) -> dict:
     if not path.is_file():
         raise SystemExit(f"{path} not found: launch the run first (--launch)")
     rows = list(csv.DictReader(path.open(newline="")))
-    by_steps = {int(float(r["rollout/env_steps"])): (float(r["eval/return_mean"]), float(r["time/elapsed_s"]))
-                for r in rows if r.get("eval/return_mean") and r.get("time/elapsed_s")}  # a resumed run may repeat rows
+    by_steps = {
+        int(float(r["rollout/env_steps"])): (float(r["eval/return_mean"]), float(r["time/elapsed_s"]))
+        for r in rows
+        if r.get("eval/return_mean") and r.get("time/elapsed_s")
+    }  # a resumed run may repeat rows
     tests = [(steps, ret, t) for steps, (ret, t) in sorted(by_steps.items())]
     if not tests:
         raise SystemExit(f"{path} has no test rows yet")
     first = next(((s, ret, t) for s, ret, t in tests if ret >= GOAL), None)
     steps, final, elapsed = tests[-1]
-    return {"algo": algo, "env_steps": steps, "elapsed_s": round(elapsed, 1), "final_test": round(final, 1),
-            "best_test": round(max(ret for _, ret, _ in tests), 1), "goal_steps": first and first[0],
-            "goal_elapsed_s": first and round(first[2], 1), "meets_goal": first is not None and first[0] <= STEPS,
-            "curve": [{"env_steps": s, "test": round(ret, 2), "elapsed_s": round(t, 1)} for s, ret, t in tests]}
+    return {
+        "algo": algo,
+        "env_steps": steps,
+        "elapsed_s": round(elapsed, 1),
+        "final_test": round(final, 1),
+        "best_test": round(max(ret for _, ret, _ in tests), 1),
+        "goal_steps": first and first[0],
+        "goal_elapsed_s": first and round(first[2], 1),
+        "meets_goal": first is not None and first[0] <= STEPS,
+        "curve": [{"env_steps": s, "test": round(ret, 2), "elapsed_s": round(t, 1)} for s, ret, t in tests],
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -98,15 +118,29 @@ def main() -> None:
         if failed:
             raise SystemExit(f"runs failed: {failed} (see {args.runs}/*.log)")
     rows = [summarise(a, d) for a, d in dirs.items()]
-    print(f"{'algo':<6}{'env steps':>11}{'wall h':>8}{'final test':>12}{'best test':>11}{'≥250 at steps':>15}{'≥250 at h':>11}")
+    print(
+        f"{'algo':<6}{'env steps':>11}{'wall h':>8}{'final test':>12}{'best test':>11}"
+        f"{'≥250 at steps':>15}{'≥250 at h':>11}"
+    )
     for r in rows:
         at = f"{r['goal_steps']:,}" if r["goal_steps"] else "—"
         at_h = f"{r['goal_elapsed_s'] / 3600:.2f}" if r["goal_elapsed_s"] else "—"
-        print(f"{r['algo']:<6}{r['env_steps']:>11,}{r['elapsed_s'] / 3600:>8.2f}{r['final_test']:>12.1f}"
-              f"{r['best_test']:>11.1f}{at:>15}{at_h:>11}")
-    save_json(args.json, {"machine": machine(), "env": "BipedalWalker-v3", "seed": args.seed, "precision": args.precision,
-                          "goal": {"test_return_min": GOAL, "env_steps_max": STEPS}, "runs": rows,
-                          "date": time.strftime("%Y-%m-%d")})
+        print(
+            f"{r['algo']:<6}{r['env_steps']:>11,}{r['elapsed_s'] / 3600:>8.2f}{r['final_test']:>12.1f}"
+            f"{r['best_test']:>11.1f}{at:>15}{at_h:>11}"
+        )
+    save_json(
+        args.json,
+        {
+            "machine": machine(),
+            "env": "BipedalWalker-v3",
+            "seed": args.seed,
+            "precision": args.precision,
+            "goal": {"test_return_min": GOAL, "env_steps_max": STEPS},
+            "runs": rows,
+            "date": time.strftime("%Y-%m-%d"),
+        },
+    )
     if args.plot:
         plot(rows, args.plot)
 

@@ -29,22 +29,36 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args()
     extra = ["logger=none", "final_eval_episodes=10", *args.overrides]
-    print(f"{'experiment':<16}{'seed':>5}{'test return (10 ep.)':>24}{'env steps':>11}{'wall s':>9}{'goal':>6}", flush=True)
+    print(
+        f"{'experiment':<16}{'seed':>5}{'test return (10 ep.)':>24}{'env steps':>11}{'wall s':>9}{'goal':>6}",
+        flush=True,
+    )
     rows = []
     for seed in args.seeds:
         r = run_one(args.experiment, seed, extra)
         r["meets_goal"] = r["process_wall_s"] <= GOAL_S and r["eval_return_mean"] >= GOAL_RETURN
         rows.append(r)
         ret = f"{r['eval_return_mean']:.1f} ± {r['eval_return_std']:.1f}"
-        print(f"{args.experiment:<16}{seed:>5}{ret:>24}{r['env_steps']:>11,}{r['process_wall_s']:>9.1f}"
-              f"{'yes' if r['meets_goal'] else 'no':>6}", flush=True)
-    summary = {"median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
-               "median_return": statistics.median(r["eval_return_mean"] for r in rows),
-               "goal": {"wall_s_max": GOAL_S, "return_min": GOAL_RETURN},
-               "all_meet_goal": all(r["meets_goal"] for r in rows)}
+        print(
+            f"{args.experiment:<16}{seed:>5}{ret:>24}{r['env_steps']:>11,}{r['process_wall_s']:>9.1f}"
+            f"{'yes' if r['meets_goal'] else 'no':>6}",
+            flush=True,
+        )
+    summary = {
+        "median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
+        "median_return": statistics.median(r["eval_return_mean"] for r in rows),
+        "goal": {"wall_s_max": GOAL_S, "return_min": GOAL_RETURN},
+        "all_meet_goal": all(r["meets_goal"] for r in rows),
+    }
     print(f"median: {summary['median_wall_s']:.1f} s, return {summary['median_return']:.1f}")
-    result = {"machine": machine(), "experiment": args.experiment, "overrides": extra, "runs": rows, **summary,
-              "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": machine(),
+        "experiment": args.experiment,
+        "overrides": extra,
+        "runs": rows,
+        **summary,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     save_json(args.json, result)
 
 

@@ -30,8 +30,13 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def save_json(path: Path | None, result: dict) -> None:
@@ -46,8 +51,16 @@ def run_one(experiment: str, seed: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         chosen = [] if experiment == "default" else [f"experiment={experiment}"]  # default: the main job
-        cmd = [sys.executable, "-m", "genpolicy.fit", *chosen, f"seed={seed}",
-               f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "genpolicy.fit",
+            *chosen,
+            f"seed={seed}",
+            f"hydra.run.dir={run_dir}",
+            "trainer.enable_progress_bar=false",
+            *extra,
+        ]
         env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
         log = Path(tmp) / "log.txt"
         start = time.perf_counter()
@@ -60,10 +73,24 @@ def run_one(experiment: str, seed: int, extra: list[str]) -> dict:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{log.read_text()[-3000:]}")
         rss = usage.ru_maxrss
         summary = json.loads((run_dir / "summary.json").read_text())
-    return {"experiment": experiment, "seed": seed, "process_wall_s": round(wall, 2),
-            "peak_rss_mb": round(rss / 1024, 1), **{k: summary[k] for k in (
-                "solved", "eval_return_mean", "eval_return_std", "eval_episodes", "generations", "env_steps",
-                "wall_s")}}
+    return {
+        "experiment": experiment,
+        "seed": seed,
+        "process_wall_s": round(wall, 2),
+        "peak_rss_mb": round(rss / 1024, 1),
+        **{
+            k: summary[k]
+            for k in (
+                "solved",
+                "eval_return_mean",
+                "eval_return_std",
+                "eval_episodes",
+                "generations",
+                "env_steps",
+                "wall_s",
+            )
+        },
+    }
 
 
 def main() -> None:
@@ -74,15 +101,21 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args()
     rows = []
-    head = f"{'experiment':<16}{'seed':>5}{'solved':>8}{'test return':>18}{'gens':>6}{'env steps':>12}{'wall s':>9}{'RSS MB':>8}"
+    head = (
+        f"{'experiment':<16}{'seed':>5}{'solved':>8}{'test return':>18}{'gens':>6}"
+        f"{'env steps':>12}{'wall s':>9}{'RSS MB':>8}"
+    )
     print(head, flush=True)
     for experiment in args.experiments:
         for seed in args.seeds:
             r = run_one(experiment, seed, args.overrides)
             rows.append(r)
             ret = f"{r['eval_return_mean']:.1f} ± {r['eval_return_std']:.1f}"
-            print(f"{experiment:<16}{seed:>5}{str(r['solved']):>8}{ret:>18}{r['generations']:>6}"
-                  f"{r['env_steps']:>12,}{r['process_wall_s']:>9.1f}{r['peak_rss_mb']:>8.0f}", flush=True)
+            print(
+                f"{experiment:<16}{seed:>5}{str(r['solved']):>8}{ret:>18}{r['generations']:>6}"
+                f"{r['env_steps']:>12,}{r['process_wall_s']:>9.1f}{r['peak_rss_mb']:>8.0f}",
+                flush=True,
+            )
     result = {"machine": machine(), "runs": rows, "date": time.strftime("%Y-%m-%d")}
     save_json(args.json, result)
 

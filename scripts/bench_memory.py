@@ -21,10 +21,20 @@ from pathlib import Path
 
 def run(popsize: int, generations: int, chunk: int | None, hidden: list[int]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "genpolicy.fit", "experiment=es_cartpole", f"strategy.popsize={popsize}",
-               f"generations={generations}", "goal_stopping.reward_goal=null", "logger=csv", "final_eval_episodes=10",
-               f"policy.hidden=[{','.join(map(str, hidden))}]", f"hydra.run.dir={tmp}/run",
-               "trainer.enable_progress_bar=false"] + ([f"data.chunk_size={chunk}"] if chunk else [])
+        cmd = [
+            sys.executable,
+            "-m",
+            "genpolicy.fit",
+            "experiment=es_cartpole",
+            f"strategy.popsize={popsize}",
+            f"generations={generations}",
+            "goal_stopping.reward_goal=null",
+            "logger=csv",
+            "final_eval_episodes=10",
+            f"policy.hidden=[{','.join(map(str, hidden))}]",
+            f"hydra.run.dir={tmp}/run",
+            "trainer.enable_progress_bar=false",
+        ] + ([f"data.chunk_size={chunk}"] if chunk else [])
         start = time.perf_counter()
         with open(Path(tmp) / "log", "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -33,9 +43,16 @@ def run(popsize: int, generations: int, chunk: int | None, hidden: list[int]) ->
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError((Path(tmp) / "log").read_text()[-3000:])
         summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
-    return {"popsize": popsize, "hidden": hidden, "chunk_size": chunk or "auto", "generations": generations,
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "process_wall_s": round(wall, 1),
-            "env_steps": summary["env_steps"], "steps_per_s": round(summary["env_steps"] / summary["wall_s"])}
+    return {
+        "popsize": popsize,
+        "hidden": hidden,
+        "chunk_size": chunk or "auto",
+        "generations": generations,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "process_wall_s": round(wall, 1),
+        "env_steps": summary["env_steps"],
+        "steps_per_s": round(summary["env_steps"] / summary["wall_s"]),
+    }
 
 
 def main() -> None:
@@ -53,10 +70,16 @@ def main() -> None:
             for c in args.chunk:
                 r = run(p, args.generations, c or None, hidden)
                 rows.append(r)
-                print(f"{p:>8}{'-'.join(map(str, hidden)):>8}{str(r['chunk_size']):>8}{r['peak_rss_mb']:>13,.0f}"
-                      f"{r['process_wall_s']:>8.1f}{r['env_steps']:>12,}{r['steps_per_s']:>10,}", flush=True)
-    out = {"runs": rows, "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-           "date": time.strftime("%Y-%m-%d")}
+                print(
+                    f"{p:>8}{'-'.join(map(str, hidden)):>8}{str(r['chunk_size']):>8}{r['peak_rss_mb']:>13,.0f}"
+                    f"{r['process_wall_s']:>8.1f}{r['env_steps']:>12,}{r['steps_per_s']:>10,}",
+                    flush=True,
+                )
+    out = {
+        "runs": rows,
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -62,8 +62,12 @@ def child_genpolicy(n: int, steps: int, threads: int, device: str) -> dict:
     if device == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
-    row = {"ms_per_step": 1e3 * wall / steps, "peak_rss_mb": _peak_mb(), "baseline_rss_mb": baseline,
-           "env_steps": result.env_steps}
+    row = {
+        "ms_per_step": 1e3 * wall / steps,
+        "peak_rss_mb": _peak_mb(),
+        "baseline_rss_mb": baseline,
+        "env_steps": result.env_steps,
+    }
     if device == "cuda":
         row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return row
@@ -86,8 +90,9 @@ def child_original(n: int, steps: int, threads: int, root: str) -> dict:
 
     config = Config.load(str(Path(root) / "configs" / "base.yaml"))
     config.population_size, config.device = n, "cpu"
-    params = LearningRule.get_random_params(n, config.signal_dim, config.state_dim, config.node_info_dim,
-                                            config.init_std, "cpu")
+    params = LearningRule.get_random_params(
+        n, config.signal_dim, config.state_dim, config.node_info_dim, config.init_std, "cpu"
+    )
     env, actors = get_env(config), get_actor(params, config)
 
     def step():
@@ -102,8 +107,11 @@ def child_original(n: int, steps: int, threads: int, root: str) -> dict:
         start = time.perf_counter()
         for _ in range(steps):
             step()
-    return {"ms_per_step": 1e3 * (time.perf_counter() - start) / steps, "peak_rss_mb": _peak_mb(),
-            "baseline_rss_mb": baseline}
+    return {
+        "ms_per_step": 1e3 * (time.perf_counter() - start) / steps,
+        "peak_rss_mb": _peak_mb(),
+        "baseline_rss_mb": baseline,
+    }
 
 
 def _run_child(args: list[str]) -> dict | None:
@@ -126,8 +134,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         kind, n = args.child[0], int(args.child[1])
-        row = child_original(n, args.steps, args.threads, args.original) if kind == "original" else \
-            child_genpolicy(n, args.steps, args.threads, args.device)
+        row = (
+            child_original(n, args.steps, args.threads, args.original)
+            if kind == "original"
+            else child_genpolicy(n, args.steps, args.threads, args.device)
+        )
         print(json.dumps(row))
         return
     sys.path.insert(0, str(HERE))
@@ -141,27 +152,41 @@ def main() -> None:
             return
     common = ["--steps", str(args.steps), "--threads", str(args.threads), "--device", args.device]
     results, original = {}, {}
-    print(f"{'individuals':>11} {'genpolicy ms/step':>18} {'peak−base MB':>13} {'original ms/step':>17} "
-          f"{'peak−base MB':>13} {'ratio':>6}")
+    print(
+        f"{'individuals':>11} {'genpolicy ms/step':>18} {'peak−base MB':>13} {'original ms/step':>17} "
+        f"{'peak−base MB':>13} {'ratio':>6}"
+    )
     for n in args.populations:
         row = _run_child(["--child", "genpolicy", str(n), *common])
         if row is None:
             continue
         results[str(n)] = row
-        orig = _run_child(["--child", "original", str(n), *common, "--original", args.original]) \
-            if args.original and args.device == "cpu" else None
+        orig = (
+            _run_child(["--child", "original", str(n), *common, "--original", args.original])
+            if args.original and args.device == "cpu"
+            else None
+        )
         if orig is not None:
             original[str(n)] = orig
         o_ms = f"{orig['ms_per_step']:17.1f}" if orig else f"{'—':>17}"
         o_mb = f"{orig['peak_rss_mb'] - orig['baseline_rss_mb']:13.0f}" if orig else f"{'—':>13}"
         ratio = f"{orig['ms_per_step'] / row['ms_per_step']:6.2f}" if orig else f"{'—':>6}"
-        print(f"{n:11d} {row['ms_per_step']:18.1f} {row['peak_rss_mb'] - row['baseline_rss_mb']:13.0f} {o_ms} {o_mb} {ratio}")
+        grown = row["peak_rss_mb"] - row["baseline_rss_mb"]
+        print(f"{n:11d} {row['ms_per_step']:18.1f} {grown:13.0f} {o_ms} {o_mb} {ratio}")
     info = machine()
     info["threads"] = args.threads
     print(f"machine: {info}")
     if args.json:
-        save_json(Path(args.json), {"populations": results, "original": original or None, "steps": args.steps,
-                              "device": args.device, "machine": info})
+        save_json(
+            Path(args.json),
+            {
+                "populations": results,
+                "original": original or None,
+                "steps": args.steps,
+                "device": args.device,
+                "machine": info,
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,17 @@ def first(rows: list[dict], key: str, threshold: float) -> dict | None:
 
 def run_seed(args, seed: int, tmp: Path) -> tuple[dict, Path]:
     run_dir = tmp / f"seed{seed}"
-    cmd = [sys.executable, "-m", "genpolicy.fit", f"experiment={args.experiment}", f"seed={seed}", "logger=csv",
-           f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false", *args.overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genpolicy.fit",
+        f"experiment={args.experiment}",
+        f"seed={seed}",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+        "trainer.enable_progress_bar=false",
+        *args.overrides,
+    ]
     env = {**os.environ, "WANDB_MODE": "offline"}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -46,12 +55,18 @@ def run_seed(args, seed: int, tmp: Path) -> tuple[dict, Path]:
     summary = json.loads((run_dir / "summary.json").read_text())
     rows = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("fitness/max")]
     tests = [(int(float(r["step"])) + 1, float(r["eval/return_mean"])) for r in rows if r.get("eval/return_mean")]
-    return {"seed": seed, "process_wall_s": round(wall, 1), "generations": summary["generations"],
-            "env_steps": summary["env_steps"], "final_test_return": summary["eval_return_mean"],
-            "final_test_episodes": summary["eval_episodes"],
-            "first_fitness_at_threshold": first(rows, "fitness/max", args.threshold),
-            "first_test_at_threshold": first(rows, "eval/return_mean", args.threshold),
-            "best_test_return": max((t for _, t in tests), default=None), "tests": tests[:: max(1, len(tests) // 40)]}, run_dir
+    return {
+        "seed": seed,
+        "process_wall_s": round(wall, 1),
+        "generations": summary["generations"],
+        "env_steps": summary["env_steps"],
+        "final_test_return": summary["eval_return_mean"],
+        "final_test_episodes": summary["eval_episodes"],
+        "first_fitness_at_threshold": first(rows, "fitness/max", args.threshold),
+        "first_test_at_threshold": first(rows, "eval/return_mean", args.threshold),
+        "best_test_return": max((t for _, t in tests), default=None),
+        "tests": tests[:: max(1, len(tests) // 40)],
+    }, run_dir
 
 
 def main() -> None:
@@ -63,25 +78,48 @@ def main() -> None:
     ap.add_argument("--landscape-dir", type=Path, default=None)
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args()
-    print(f"{'seed':>4}{'fitness≥thr: gen':>18}{'env steps':>12}{'test≥thr: gen':>15}{'best test':>11}"
-          f"{'final test':>12}{'gens':>6}{'wall s':>8}", flush=True)
+    print(
+        f"{'seed':>4}{'fitness≥thr: gen':>18}{'env steps':>12}{'test≥thr: gen':>15}{'best test':>11}"
+        f"{'final test':>12}{'gens':>6}{'wall s':>8}",
+        flush=True,
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, seed in enumerate(args.seeds):
             r, run_dir = run_seed(args, seed, Path(tmp))
             rows.append(r)
             f, t = r["first_fitness_at_threshold"], r["first_test_at_threshold"]
-            print(f"{seed:>4}{(f or {}).get('generation', '-'):>18}{(f or {}).get('env_steps', '-'):>12}"
-                  f"{(t or {}).get('generation', '-'):>15}{r['best_test_return']:>11.1f}{r['final_test_return']:>12.1f}"
-                  f"{r['generations']:>6}{r['process_wall_s']:>8.1f}", flush=True)
+            print(
+                f"{seed:>4}{(f or {}).get('generation', '-'):>18}{(f or {}).get('env_steps', '-'):>12}"
+                f"{(t or {}).get('generation', '-'):>15}{r['best_test_return']:>11.1f}{r['final_test_return']:>12.1f}"
+                f"{r['generations']:>6}{r['process_wall_s']:>8.1f}",
+                flush=True,
+            )
             if args.landscape_dir and i == 0:
                 best = run_dir / "checkpoints" / "best.ckpt"
-                out = subprocess.run([sys.executable, "-m", "genpolicy.landscape", f"ckpt_path={best}", "grid=16",
-                                      f"out={args.landscape_dir}"], capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "genpolicy.landscape",
+                        f"ckpt_path={best}",
+                        "grid=16",
+                        f"hydra.run.dir={args.landscape_dir}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 r["landscape"] = json.loads(out.stdout.strip().splitlines()[-1])
                 print(f"landscape: grid mean {r['landscape']['grid_mean']:.1f}, max {r['landscape']['grid_max']:.1f}")
-    result = {"machine": machine(), "experiment": args.experiment, "threshold": args.threshold,
-              "overrides": args.overrides, "runs": rows, "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": machine(),
+        "experiment": args.experiment,
+        "threshold": args.threshold,
+        "overrides": args.overrides,
+        "runs": rows,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     save_json(args.json, result)
 
 

@@ -86,12 +86,18 @@ def run_naive(env_id: str, policy: PopulationPolicy, params: torch.Tensor, threa
         results = list(pool.map(reward, enumerate(params)))
     wall = time.perf_counter() - start
     steps = sum(s for _, s in results)
-    return {"steps_per_s": steps / wall, "env_steps": steps, "wall_s": wall,
-            "mean_episode_length": steps / len(results), "threads": threads}
+    return {
+        "steps_per_s": steps / wall,
+        "env_steps": steps,
+        "wall_s": wall,
+        "mean_episode_length": steps / len(results),
+        "threads": threads,
+    }
 
 
-def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, episodes: int, repeats: int,
-               device: str) -> dict:
+def run_engine(
+    spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, episodes: int, repeats: int, device: str
+) -> dict:
     evaluator = PopulationEvaluator(spec)
     seeds = torch.arange(params.shape[0] * episodes)
     # warm-up; a compiled step is compiled for the population's own shape, so warm up on all of it
@@ -106,9 +112,15 @@ def run_engine(spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor, ep
     evaluator.close()
     sps = [r.steps_per_s for r in runs]
     best = max(runs, key=lambda r: r.steps_per_s)
-    return {"steps_per_s": statistics.median(sps), "steps_per_s_best": max(sps), "env_steps": best.env_steps,
-            "wall_s": best.wall_s, "mean_episode_length": float(best.lengths.double().mean()), "repeats": repeats,
-            **({"compile_s": first_s - best.wall_s} if spec.compile else {})}
+    return {
+        "steps_per_s": statistics.median(sps),
+        "steps_per_s_best": max(sps),
+        "env_steps": best.env_steps,
+        "wall_s": best.wall_s,
+        "mean_episode_length": float(best.lengths.double().mean()),
+        "repeats": repeats,
+        **({"compile_s": first_s - best.wall_s} if spec.compile else {}),
+    }
 
 
 def _spin() -> None:
@@ -140,8 +152,13 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "gymnasium": gym.__version__,
-            "python": platform.python_version()}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
+        "python": platform.python_version(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -153,11 +170,20 @@ def measure(args, spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor)
         if backend in ("naive", "naive4"):
             results[backend] = run_naive(args.env, policy, params, 1 if backend == "naive" else 4)
         elif backend in ("gymnasium", "torch", "torch_compiled", "workers"):
-            kind = {"gymnasium": {"backend": "gymnasium"}, "torch": {"backend": "torch"},
-                    "torch_compiled": {"backend": "torch", "compile": True},
-                    "workers": {"backend": "gymnasium", "vectorization": "workers"}}[backend]
-            results[backend] = run_engine(EnvSpec.make(args.env, **kind), policy, params, args.episodes,
-                                          args.repeats, args.device if backend.startswith("torch") else "cpu")
+            kind = {
+                "gymnasium": {"backend": "gymnasium"},
+                "torch": {"backend": "torch"},
+                "torch_compiled": {"backend": "torch", "compile": True},
+                "workers": {"backend": "gymnasium", "vectorization": "workers"},
+            }[backend]
+            results[backend] = run_engine(
+                EnvSpec.make(args.env, **kind),
+                policy,
+                params,
+                args.episodes,
+                args.repeats,
+                args.device if backend.startswith("torch") else "cpu",
+            )
         else:
             raise SystemExit(f"unknown backend {backend!r} (naive, naive4, gymnasium, workers, torch, torch_compiled)")
     return results
@@ -165,14 +191,18 @@ def measure(args, spec: EnvSpec, policy: PopulationPolicy, params: torch.Tensor)
 
 def report(args, spec: EnvSpec, results: dict, label: str) -> None:
     base = results.get("naive", {}).get("steps_per_s")
-    print(f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
-          f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores, {label}")
+    print(
+        f"{args.env}, population {args.population}, MLP {spec.obs_dim}-{'-'.join(map(str, args.hidden))}-"
+        f"{spec.action_dim}, {args.episodes} episode(s) per member, {os.cpu_count()} cores, {label}"
+    )
     print(f"{'backend':<16}{'env steps/s':>14}{'vs naive':>10}{'mean ep len':>13}{'wall s':>9}{'compile s':>11}")
     for name, r in results.items():
         ratio = f"{r['steps_per_s'] / base:.1f}×" if base else "-"
         comp = f"{r['compile_s']:.1f}" if "compile_s" in r else "-"
-        print(f"{name:<16}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}"
-              f"{comp:>11}")
+        print(
+            f"{name:<16}{r['steps_per_s']:>14,.0f}{ratio:>10}{r['mean_episode_length']:>13.1f}{r['wall_s']:>9.2f}"
+            f"{comp:>11}"
+        )
 
 
 def main() -> None:
@@ -189,8 +219,15 @@ def main() -> None:
     args = ap.parse_args()
 
     spec = EnvSpec.make(args.env)
-    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
-                              hidden=tuple(args.hidden), obs_norm=False)
+    policy = PopulationPolicy(
+        spec.obs_dim,
+        spec.action_kind,
+        spec.action_dim,
+        spec.action_low,
+        spec.action_high,
+        hidden=tuple(args.hidden),
+        obs_norm=False,
+    )
     if args.env == "CartPole-v1":
         params = surviving_population(policy, args.population)
     else:
@@ -210,8 +247,13 @@ def main() -> None:
             vs_naive = f"{r['steps_per_s'] / naive:.1f}×" if naive else "-"
             print(f"{name:<16}{r['steps_per_s'] / results[name]['steps_per_s']:>14.2f}{vs_naive:>17}")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    out = {**results, **({"busy": busy} if busy is not None else {}), "config": config, "machine": machine(),
-           "date": time.strftime("%Y-%m-%d")}
+    out = {
+        **results,
+        **({"busy": busy} if busy is not None else {}),
+        "config": config,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -25,10 +25,23 @@ from pathlib import Path
 
 def run(processes: int, popsize: int, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "genpolicy.fit", f"experiment={args.experiment}", f"seed={args.seed}",
-               f"strategy.popsize={popsize}", f"generations={args.generations}", "goal_stopping.reward_goal=null",
-               f"method.eval_every={10**6}", "logger=csv", "final_eval_episodes=1", f"hydra.run.dir={tmp}/run",
-               "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", f"trainer.devices={processes}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "genpolicy.fit",
+            f"experiment={args.experiment}",
+            f"seed={args.seed}",
+            f"strategy.popsize={popsize}",
+            f"generations={args.generations}",
+            "goal_stopping.reward_goal=null",
+            f"method.eval_every={10**6}",
+            "logger=csv",
+            "final_eval_episodes=1",
+            f"hydra.run.dir={tmp}/run",
+            "trainer.enable_progress_bar=false",
+            "trainer.accelerator=cpu",
+            f"trainer.devices={processes}",
+        ]
         if processes > 1:
             cmd.append(f"trainer.strategy={args.strategy}")
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -36,12 +49,19 @@ def run(processes: int, popsize: int, args) -> dict:
             raise RuntimeError(proc.stderr[-3000:])
         rows = [r for r in csv.DictReader(open(Path(tmp) / "run" / "metrics.csv")) if r.get("time/generation_s")]
     before = float(rows[args.skip - 1]["rollout/env_steps"]) if args.skip else 0.0
-    rows = rows[args.skip:]  # the first generations include warm-up (process start, env creation)
+    rows = rows[args.skip :]  # the first generations include warm-up (process start, env creation)
     total = float(rows[-1]["rollout/env_steps"]) - before  # cumulative counter; no tests run in between
     wall = sum(float(r["time/generation_s"]) for r in rows)
-    return {"popsize": popsize, "processes": processes, "generations": len(rows), "env_steps": int(total), "wall_s": round(wall, 3),
-            "steps_per_s": total / wall, "gather_s_per_gen": sum(float(r["ddp/gather_s"]) for r in rows) / len(rows),
-            "gather_bytes_per_rank": float(rows[-1]["ddp/gather_bytes"])}
+    return {
+        "popsize": popsize,
+        "processes": processes,
+        "generations": len(rows),
+        "env_steps": int(total),
+        "wall_s": round(wall, 3),
+        "steps_per_s": total / wall,
+        "gather_s_per_gen": sum(float(r["ddp/gather_s"]) for r in rows) / len(rows),
+        "gather_bytes_per_rank": float(rows[-1]["ddp/gather_bytes"]),
+    }
 
 
 def project(data: dict, latency_s: float, bandwidth: float, ranks=(2, 8, 32, 128, 512, 1440)) -> list[dict]:
@@ -80,17 +100,23 @@ def main() -> None:
     if args.project:
         data = json.loads(args.project.read_text())
         rows = project(data, args.latency_us * 1e-6, args.bandwidth_gbps * 1e9 / 8)
-        print(f"projection (population {max(r['popsize'] for r in data['runs'])}, latency {args.latency_us:g} µs, "
-              f"{args.bandwidth_gbps:g} Gbit/s):")
+        print(
+            f"projection (population {max(r['popsize'] for r in data['runs'])}, latency {args.latency_us:g} µs, "
+            f"{args.bandwidth_gbps:g} Gbit/s):"
+        )
         print(f"{'ranks':>8}{'generation ms':>15}{'comm ms':>10}{'speed-up':>10}")
         for r in rows:
             print(f"{r['ranks']:>8}{r['generation_s'] * 1e3:>15.2f}{r['comm_s'] * 1e3:>10.3f}{r['speedup']:>9.1f}×")
         data["projection"] = {"latency_us": args.latency_us, "bandwidth_gbps": args.bandwidth_gbps, "rows": rows}
         args.project.write_text(json.dumps(data, indent=2) + "\n")
         return
-    print(f"{args.experiment}, {args.generations} generations per run (first {args.skip} skipped), "
-          f"{os.cpu_count()} cores, strategy={args.strategy}")
-    print(f"{'population':>10}{'processes':>10}{'env steps/s':>14}{'speed-up':>10}{'gather ms/gen':>15}{'bytes/rank':>12}")
+    print(
+        f"{args.experiment}, {args.generations} generations per run (first {args.skip} skipped), "
+        f"{os.cpu_count()} cores, strategy={args.strategy}"
+    )
+    print(
+        f"{'population':>10}{'processes':>10}{'env steps/s':>14}{'speed-up':>10}{'gather ms/gen':>15}{'bytes/rank':>12}"
+    )
     results, speedups = [], {}
     for popsize in args.popsize:
         base = None
@@ -99,12 +125,19 @@ def main() -> None:
             results.append(r)
             base = base or r["steps_per_s"]
             r["speedup"] = r["steps_per_s"] / base
-            print(f"{popsize:>10}{n:>10}{r['steps_per_s']:>14,.0f}{r['speedup']:>9.2f}×"
-                  f"{r['gather_s_per_gen'] * 1e3:>15.2f}{r['gather_bytes_per_rank']:>12,.0f}", flush=True)
+            print(
+                f"{popsize:>10}{n:>10}{r['steps_per_s']:>14,.0f}{r['speedup']:>9.2f}×"
+                f"{r['gather_s_per_gen'] * 1e3:>15.2f}{r['gather_bytes_per_rank']:>12,.0f}",
+                flush=True,
+            )
         speedups[popsize] = results[-1]["speedup"]
-    out = {"runs": results, "speedup": speedups,
-           "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "date": time.strftime("%Y-%m-%d")}
+    out = {
+        "runs": results,
+        "speedup": speedups,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -28,10 +28,21 @@ from bench_es import machine, save_json
 def run(compile_: bool, rounds: int, seed: int, overrides: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "genpolicy.fit", "experiment=td3_bipedal", f"seed={seed}", f"generations={rounds}",
-               "method.eval_every=1000", "logger=csv", "trainer.enable_progress_bar=false",
-               "trainer.precision=bf16-mixed", f"method.compile={str(compile_).lower()}", f"hydra.run.dir={run_dir}",
-               *overrides]
+        cmd = [
+            sys.executable,
+            "-m",
+            "genpolicy.fit",
+            "experiment=td3_bipedal",
+            f"seed={seed}",
+            f"generations={rounds}",
+            "method.eval_every=1000",
+            "logger=csv",
+            "trainer.enable_progress_bar=false",
+            "trainer.precision=bf16-mixed",
+            f"method.compile={str(compile_).lower()}",
+            f"hydra.run.dir={run_dir}",
+            *overrides,
+        ]
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "inductor")}  # compiles from scratch
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -52,12 +63,16 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for both runs")
     args = ap.parse_args()
     print(f"{'variant':<12}{'median round s':>16}{'whole process s':>17}", flush=True)
-    result = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
-              "command": "python -m genpolicy.fit experiment=td3_bipedal trainer.precision=bf16-mixed "
-                         "method.compile={false,true} (empty inductor cache)"}
+    result = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "rounds": args.rounds,
+        "command": "python -m genpolicy.fit experiment=td3_bipedal trainer.precision=bf16-mixed "
+        "method.compile={false,true} (empty inductor cache)",
+    }
     for name, compile_ in (("eager", False), ("compiled", True)):
         r = run(compile_, args.rounds, args.seed, args.overrides)
-        measured = r["round_s"][-args.measure:]
+        measured = r["round_s"][-args.measure :]
         r["median_round_s"] = statistics.median(measured)
         result[name] = r
         print(f"{name:<12}{r['median_round_s']:>16.2f}{r['process_wall_s']:>17.1f}", flush=True)

@@ -41,11 +41,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_es import machine, save_json  # noqa: E402
 
-SETTINGS = {"env": "CartPole-v1", "network": "Linear(obs_length, act_length)", "algorithm": "PGPE",
-            "optimizer": "clipup (PGPE default; max_speed = 2 x center_learning_rate, momentum 0.9)",
-            "popsize": 50, "radius_init": 2.25, "center_learning_rate": 0.2, "stdev_learning_rate": 0.1,
-            "num_episodes_per_solution": 1, "num_actors": 1, "test_episodes": 10, "goal": 475.0,
-            "test_seed_offset": 10_000, "observation_normalization": False}
+SETTINGS = {
+    "env": "CartPole-v1",
+    "network": "Linear(obs_length, act_length)",
+    "algorithm": "PGPE",
+    "optimizer": "clipup (PGPE default; max_speed = 2 x center_learning_rate, momentum 0.9)",
+    "popsize": 50,
+    "radius_init": 2.25,
+    "center_learning_rate": 0.2,
+    "stdev_learning_rate": 0.1,
+    "num_episodes_per_solution": 1,
+    "num_actors": 1,
+    "test_episodes": 10,
+    "goal": 475.0,
+    "test_seed_offset": 10_000,
+    "observation_normalization": False,
+}
 
 
 def test_centre(policy, env, episodes: int) -> tuple[list[float], int]:
@@ -85,16 +96,24 @@ def search(seed: int, max_generations: int, threads: int | None) -> dict:
     np.random.seed(seed)
     torch.manual_seed(seed)  # PGPE samples from the problem's generator: torch's global one here
     s = SETTINGS
-    problem = GymNE(env=s["env"], network=s["network"], num_actors=s["num_actors"],
-                    num_episodes=s["num_episodes_per_solution"],
-                    observation_normalization=s["observation_normalization"])
+    problem = GymNE(
+        env=s["env"],
+        network=s["network"],
+        num_actors=s["num_actors"],
+        num_episodes=s["num_episodes_per_solution"],
+        observation_normalization=s["observation_normalization"],
+    )
     # GymNE never passes a seed to env.reset(); seeding its env once here fixes the whole stream of
     # start states (later unseeded resets continue from this RNG).
     problem.get_env().reset(seed=seed)
     problem.get_env().action_space.seed(seed)
-    searcher = PGPE(problem, popsize=s["popsize"], radius_init=s["radius_init"],
-                    center_learning_rate=s["center_learning_rate"],
-                    stdev_learning_rate=s["stdev_learning_rate"])
+    searcher = PGPE(
+        problem,
+        popsize=s["popsize"],
+        radius_init=s["radius_init"],
+        center_learning_rate=s["center_learning_rate"],
+        stdev_learning_rate=s["stdev_learning_rate"],
+    )
     test_env = gym.make(s["env"])
     test_env.reset(seed=seed + s["test_seed_offset"])
     test_env.action_space.seed(seed + s["test_seed_offset"])
@@ -109,21 +128,35 @@ def search(seed: int, max_generations: int, threads: int | None) -> dict:
         returns, steps = test_centre(policy, test_env, s["test_episodes"])
         test_steps += steps
         test_mean = statistics.fmean(returns)
-        history.append({"generation": int(status["iter"]),
-                        "search_env_steps": int(status["total_interaction_count"]),
-                        "pop_mean_return": float(status["mean_eval"]), "centre_test_return": test_mean})
+        history.append(
+            {
+                "generation": int(status["iter"]),
+                "search_env_steps": int(status["total_interaction_count"]),
+                "pop_mean_return": float(status["mean_eval"]),
+                "centre_test_return": test_mean,
+            }
+        )
         if test_mean >= s["goal"]:
             solved = True
             break
     search_s = time.perf_counter() - search_start
     search_steps = int(searcher.status["total_interaction_count"])
-    return {"seed": seed, "solved": solved, "generations": searcher.step_count,
-            "env_steps_search": search_steps, "env_steps_test": test_steps,
-            "env_steps_with_tests": search_steps + test_steps,
-            "episodes_search": int(searcher.status["total_episode_count"]),
-            "test_return_mean": statistics.fmean(returns), "test_return_std": statistics.pstdev(returns),
-            "test_episodes": len(returns), "imports_setup_s": round(imports_s, 2), "search_s": round(search_s, 2),
-            "torch_threads": torch.get_num_threads(), "history": history}
+    return {
+        "seed": seed,
+        "solved": solved,
+        "generations": searcher.step_count,
+        "env_steps_search": search_steps,
+        "env_steps_test": test_steps,
+        "env_steps_with_tests": search_steps + test_steps,
+        "episodes_search": int(searcher.status["total_episode_count"]),
+        "test_return_mean": statistics.fmean(returns),
+        "test_return_std": statistics.pstdev(returns),
+        "test_episodes": len(returns),
+        "imports_setup_s": round(imports_s, 2),
+        "search_s": round(search_s, 2),
+        "torch_threads": torch.get_num_threads(),
+        "history": history,
+    }
 
 
 def run_seed(seed: int, max_generations: int, threads: int | None, obs_norm: bool = False) -> dict:
@@ -150,8 +183,11 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--max-generations", type=int, default=100, help="cap on PGPE generations per seed")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--observation-normalization", action="store_true",
-                    help="GymNE(observation_normalization=True): fewer env steps, slower generations")
+    ap.add_argument(
+        "--observation-normalization",
+        action="store_true",
+        help="GymNE(observation_normalization=True): fewer env steps, slower generations",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -163,27 +199,43 @@ def main() -> None:
     import gymnasium
 
     rows = []
-    print("| seed | solved | generations | env steps (search) | env steps (with tests) "
-          "| test return (10 ep.) | wall s |", flush=True)
+    print(
+        "| seed | solved | generations | env steps (search) | env steps (with tests) | test return (10 ep.) | wall s |",
+        flush=True,
+    )
     print("|---:|:---:|---:|---:|---:|---:|---:|", flush=True)
     for seed in args.seeds:  # one after another: runs in parallel would share the cores
         r = run_seed(seed, args.max_generations, args.threads, args.observation_normalization)
         rows.append(r)
-        print(f"| {seed} | {'yes' if r['solved'] else 'no'} | {r['generations']} | {r['env_steps_search']:,} "
-              f"| {r['env_steps_with_tests']:,} | {r['test_return_mean']:.1f} ± {r['test_return_std']:.1f} "
-              f"| {r['process_wall_s']:.1f} |", flush=True)
-    summary = {"solved": sum(r["solved"] for r in rows),
-               "median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
-               "median_generations": statistics.median(r["generations"] for r in rows),
-               "median_env_steps_search": statistics.median(r["env_steps_search"] for r in rows),
-               "median_env_steps_with_tests": statistics.median(r["env_steps_with_tests"] for r in rows)}
-    print(f"\nsolved {summary['solved']}/{len(rows)}; median: {summary['median_wall_s']:.1f} s, "
-          f"{summary['median_generations']} generations, {summary['median_env_steps_search']:,} env steps "
-          f"({summary['median_env_steps_with_tests']:,} with tests)")
+        print(
+            f"| {seed} | {'yes' if r['solved'] else 'no'} | {r['generations']} | {r['env_steps_search']:,} "
+            f"| {r['env_steps_with_tests']:,} | {r['test_return_mean']:.1f} ± {r['test_return_std']:.1f} "
+            f"| {r['process_wall_s']:.1f} |",
+            flush=True,
+        )
+    summary = {
+        "solved": sum(r["solved"] for r in rows),
+        "median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
+        "median_generations": statistics.median(r["generations"] for r in rows),
+        "median_env_steps_search": statistics.median(r["env_steps_search"] for r in rows),
+        "median_env_steps_with_tests": statistics.median(r["env_steps_with_tests"] for r in rows),
+    }
+    print(
+        f"\nsolved {summary['solved']}/{len(rows)}; median: {summary['median_wall_s']:.1f} s, "
+        f"{summary['median_generations']} generations, {summary['median_env_steps_search']:,} env steps "
+        f"({summary['median_env_steps_with_tests']:,} with tests)"
+    )
     m = {**machine(), "evotorch": evotorch.__version__, "gymnasium": gymnasium.__version__}
     print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, evotorch {m['evotorch']}")
-    result = {"machine": m, "settings": SETTINGS, "max_generations": args.max_generations,
-              "threads": args.threads, "runs": rows, **summary, "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": m,
+        "settings": SETTINGS,
+        "max_generations": args.max_generations,
+        "threads": args.threads,
+        "runs": rows,
+        **summary,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     save_json(args.json, result)
 
 

@@ -10,11 +10,11 @@ before the rename, so a failed export never leaves a broken checkpoint behind.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import torch
 
+from genpolicy._io import atomic_path
 from genpolicy.fit import load_checkpoint
 
 KEEP = ("state_dict", "genpolicy", "epoch", "global_step", "pytorch-lightning_version")
@@ -24,11 +24,9 @@ def export(src: str, dst: str) -> dict:
     ckpt = load_checkpoint(src)
     small = {k: ckpt[k] for k in KEEP if k in ckpt}
     out = Path(dst)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    torch.save(small, tmp)
-    load_checkpoint(str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        torch.save(small, tmp)
+        load_checkpoint(str(tmp))
     return {"checkpoint": str(out), "bytes": out.stat().st_size, "generation": int(small["state_dict"]["generation"])}
 
 

@@ -30,10 +30,15 @@ def read(paths: list[Path], popsize: int) -> list[dict]:
         for r in csv.DictReader(open(path)):
             gen = int(float(r["step"]))
             if r.get("fitness/mean"):
-                rows[gen] = {"generation": gen, "episodes": (gen + 1) * (popsize + 1),
-                             "batch_mean": float(r["fitness/mean"]), "best": float(r["fitness/max"]),
-                             "centre": float(r["es/centre_fitness"]), "wall_s": float(r["time/generation_s"]),
-                             "episode_length": float(r["rollout/episode_length"])}
+                rows[gen] = {
+                    "generation": gen,
+                    "episodes": (gen + 1) * (popsize + 1),
+                    "batch_mean": float(r["fitness/mean"]),
+                    "best": float(r["fitness/max"]),
+                    "centre": float(r["es/centre_fitness"]),
+                    "wall_s": float(r["time/generation_s"]),
+                    "episode_length": float(r["rollout/episode_length"]),
+                }
             if r.get("eval/return_mean"):
                 tests[gen] = float(r["eval/return_mean"])
     out = [rows[g] for g in sorted(rows)]
@@ -48,9 +53,11 @@ def milestones(rows: list[dict], window: int = 10) -> dict:
     for target in range(2000, rows[-1]["episodes"] + 1, 2000):
         upto = [r for r in rows if r["episodes"] <= target]
         last = upto[-window:]
-        marks[target] = {"batch_mean": round(sum(r["batch_mean"] for r in last) / len(last), 2),
-                         "best_so_far": max(r["best"] for r in upto),
-                         "wall_h": round(sum(r["wall_s"] for r in upto) / 3600, 2)}
+        marks[target] = {
+            "batch_mean": round(sum(r["batch_mean"] for r in last) / len(last), 2),
+            "best_so_far": max(r["best"] for r in upto),
+            "wall_h": round(sum(r["wall_s"] for r in upto) / 3600, 2),
+        }
     return marks
 
 
@@ -63,8 +70,10 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     ep = [r["episodes"] for r in rows]
     ax.plot(ep, [r["batch_mean"] for r in rows], lw=0.8, alpha=0.5, label="batch mean")
-    smooth = [sum(r["batch_mean"] for r in rows[max(0, i - 9) : i + 1]) / len(rows[max(0, i - 9) : i + 1])
-              for i in range(len(rows))]
+    smooth = [
+        sum(r["batch_mean"] for r in rows[max(0, i - 9) : i + 1]) / len(rows[max(0, i - 9) : i + 1])
+        for i in range(len(rows))
+    ]
     ax.plot(ep, smooth, lw=2, label="batch mean (10 generations)")
     ax.plot(ep, [r["best"] for r in rows], ".", ms=2, alpha=0.6, label="best member")
     tested = [r for r in rows if r["test"] is not None]
@@ -99,10 +108,21 @@ def main() -> None:
     for target, v in marks.items():
         print(f"{target:>9} {v['batch_mean']:>11} {v['best_so_far']:>12} {v['wall_h']:>7}")
     if args.plot:
-        plot(rows, args.plot, f"experiment=es_pong: {rows[-1]['episodes']:,} episodes, {wall_h:.1f} h on "
-                              f"{m['cores']} cores ({m['cpu']})")
-    save_json(args.json, {"machine": m, "popsize": args.popsize, "milestones": marks, "generations": rows,
-                          "pytorch_es": {"batch_mean": PYTORCH_ES, "best": PYTORCH_ES_BEST}})
+        plot(
+            rows,
+            args.plot,
+            f"experiment=es_pong: {rows[-1]['episodes']:,} episodes, {wall_h:.1f} h on {m['cores']} cores ({m['cpu']})",
+        )
+    save_json(
+        args.json,
+        {
+            "machine": m,
+            "popsize": args.popsize,
+            "milestones": marks,
+            "generations": rows,
+            "pytorch_es": {"batch_mean": PYTORCH_ES, "best": PYTORCH_ES_BEST},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 two baselines on the same start states and initial actors (the rule switched off; a random rule).
 
     python -m genpolicy.evaluate ckpt_path=assets/checkpoints/metarl_pendulum.ckpt episodes=100 \
-        trace=assets/metarl_pendulum_trace.json
-    python scripts/plot_metarl.py assets/metarl_pendulum_trace.json --plot assets/metarl_pendulum_reward.png
+        trace=true hydra.run.dir=runs/metarl_eval     # writes runs/metarl_eval/trace.json
+    python scripts/plot_metarl.py runs/metarl_eval/trace.json --plot assets/metarl_pendulum_reward.png
 
 The curves are smoothed with a centred moving average of ``--window`` steps.
 """
@@ -14,21 +14,24 @@ import argparse
 import json
 from pathlib import Path
 
-LABELS = {"eval": "evolved rule (actors learn)", "frozen": "rule off (frozen random actors)",
-          "random_rule": "random rule"}
+LABELS = {
+    "eval": "evolved rule (actors learn)",
+    "frozen": "rule off (frozen random actors)",
+    "random_rule": "random rule",
+}
 
 
 def smooth(values: list[float], window: int) -> list[float]:
     half, out = window // 2, []
     for t in range(len(values)):
-        part = values[max(0, t - half): t + half + 1]
+        part = values[max(0, t - half) : t + half + 1]
         out.append(sum(part) / len(part))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("trace", type=Path, help="evaluate's trace=FILE")
+    ap.add_argument("trace", type=Path, help="trace.json written by evaluate trace=true")
     ap.add_argument("--plot", type=Path, required=True)
     ap.add_argument("--window", type=int, default=25)
     ap.add_argument("--title", default=None)
@@ -48,7 +51,9 @@ def main() -> None:
     ax.set_xlabel("step of the lifetime")
     ax.set_ylabel("reward per step (mean over actors)")
     ax.set_ylim(0, None)
-    ax.set_title(args.title or f"{data.get('env', 'MetaRL')}: return of one lifetime, {data.get('episodes', '')} fresh actors")
+    ax.set_title(
+        args.title or f"{data.get('env', 'MetaRL')}: return of one lifetime, {data.get('episodes', '')} fresh actors"
+    )
     ax.legend(fontsize=8, loc="lower right")
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.plot, dpi=110)

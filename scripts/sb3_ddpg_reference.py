@@ -24,9 +24,20 @@ from pathlib import Path
 
 from bench_es import machine, save_json
 
-SETTINGS = {"env": "Pendulum-v1", "gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000,
-            "noise_std": 0.1, "learning_rate": 1e-3, "net_arch": [400, 300], "batch_size": 256,
-            "train_freq": 1, "gradient_steps": 1, "total_timesteps": 20_000, "eval_episodes": 10}
+SETTINGS = {
+    "env": "Pendulum-v1",
+    "gamma": 0.98,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "noise_std": 0.1,
+    "learning_rate": 1e-3,
+    "net_arch": [400, 300],
+    "batch_size": 256,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "total_timesteps": 20_000,
+    "eval_episodes": 10,
+}
 
 
 def train_and_eval(seed: int, threads: int | None) -> dict:
@@ -43,18 +54,33 @@ def train_and_eval(seed: int, threads: int | None) -> dict:
     s = SETTINGS
     env = make_vec_env(s["env"], seed=seed)
     n_actions = env.action_space.shape[0]
-    model = DDPG("MlpPolicy", env, gamma=s["gamma"], buffer_size=s["buffer_size"],
-                 learning_starts=s["learning_starts"], learning_rate=s["learning_rate"],
-                 action_noise=NormalActionNoise(np.zeros(n_actions), s["noise_std"] * np.ones(n_actions)),
-                 policy_kwargs={"net_arch": s["net_arch"]}, batch_size=s["batch_size"],
-                 train_freq=s["train_freq"], gradient_steps=s["gradient_steps"], seed=seed, device="cpu")
+    model = DDPG(
+        "MlpPolicy",
+        env,
+        gamma=s["gamma"],
+        buffer_size=s["buffer_size"],
+        learning_starts=s["learning_starts"],
+        learning_rate=s["learning_rate"],
+        action_noise=NormalActionNoise(np.zeros(n_actions), s["noise_std"] * np.ones(n_actions)),
+        policy_kwargs={"net_arch": s["net_arch"]},
+        batch_size=s["batch_size"],
+        train_freq=s["train_freq"],
+        gradient_steps=s["gradient_steps"],
+        seed=seed,
+        device="cpu",
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=s["total_timesteps"])
     train_s = time.perf_counter() - start
     eval_env = make_vec_env(s["env"], seed=seed + 10_000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=s["eval_episodes"], deterministic=True)
-    return {"seed": seed, "eval_return_mean": float(mean), "eval_return_std": float(std),
-            "train_s": round(train_s, 2), "torch_threads": torch.get_num_threads()}
+    return {
+        "seed": seed,
+        "eval_return_mean": float(mean),
+        "eval_return_std": float(std),
+        "train_s": round(train_s, 2),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def run_seed(seed: int, threads: int | None) -> dict:
@@ -88,13 +114,23 @@ def main() -> None:
         rows.append(r)
         ret = f"{r['eval_return_mean']:.1f} ± {r['eval_return_std']:.1f}"
         print(f"{seed:>5}{ret:>24}{r['torch_threads']:>9}{r['train_s']:>9.1f}{r['process_wall_s']:>9.1f}", flush=True)
-    summary = {"median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
-               "median_return": statistics.median(r["eval_return_mean"] for r in rows)}
+    summary = {
+        "median_wall_s": statistics.median(r["process_wall_s"] for r in rows),
+        "median_return": statistics.median(r["eval_return_mean"] for r in rows),
+    }
     print(f"median: {summary['median_wall_s']:.1f} s, return {summary['median_return']:.1f}")
-    result = {"machine": {**machine(), "stable_baselines3": stable_baselines3.__version__,
-                          "gymnasium": gymnasium.__version__},
-              "settings": SETTINGS, "threads": args.threads, "runs": rows, **summary,
-              "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": {
+            **machine(),
+            "stable_baselines3": stable_baselines3.__version__,
+            "gymnasium": gymnasium.__version__,
+        },
+        "settings": SETTINGS,
+        "threads": args.threads,
+        "runs": rows,
+        **summary,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     save_json(args.json, result)
 
 

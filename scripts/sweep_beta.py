@@ -34,16 +34,53 @@ def run(cmd: list[str]) -> str:
 def one_beta(args, beta: float, tmp: Path) -> dict:
     run_dir = tmp / f"beta_{beta:g}"
     start = time.perf_counter()
-    run([sys.executable, "-m", "genpolicy.fit", f"experiment={args.experiment}", f"method.actor_ckpt={args.actor_ckpt}",
-         f"method.beta={beta}", f"seed={args.seed}", f"hydra.run.dir={run_dir}", "logger=none",
-         "trainer.enable_progress_bar=false", *args.overrides])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.fit",
+            f"experiment={args.experiment}",
+            f"method.actor_ckpt={args.actor_ckpt}",
+            f"method.beta={beta}",
+            f"seed={args.seed}",
+            f"hydra.run.dir={run_dir}",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            *args.overrides,
+        ]
+    )
     train_s = time.perf_counter() - start
-    out = run([sys.executable, "-m", "genpolicy.variations", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
-               f"n={args.n}", f"episodes={args.episodes}", f"out={run_dir / 'variations'}", "gif=0"])
+    out = run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.variations",
+            f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+            f"n={args.n}",
+            f"episodes={args.episodes}",
+            f"hydra.run.dir={run_dir / 'variations'}",
+            "gif=0",
+        ]
+    )
     v = json.loads(out.strip().splitlines()[-1])
-    return {"beta": beta, "train_s": round(train_s, 1), **{k: v[k] for k in (
-        "return_median", "return_mean", "return_min", "return_max", "actor_return", "median_fraction_of_actor",
-        "mean_pairwise_action_distance", "descriptor_std", "returns")}}
+    return {
+        "beta": beta,
+        "train_s": round(train_s, 1),
+        **{
+            k: v[k]
+            for k in (
+                "return_median",
+                "return_mean",
+                "return_min",
+                "return_max",
+                "actor_return",
+                "median_fraction_of_actor",
+                "mean_pairwise_action_distance",
+                "descriptor_std",
+                "returns",
+            )
+        },
+    }
 
 
 def plot(rows: list[dict], path: Path, env: str) -> None:
@@ -56,8 +93,14 @@ def plot(rows: list[dict], path: Path, env: str) -> None:
     xs = [max(b, 1e-3) for b in betas]  # β = 0 drawn at 10⁻³ on the log axis
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, [r["return_median"] for r in rows], "o-", color="tab:blue", label="median variation return")
-    ax.fill_between(xs, [r["return_min"] for r in rows], [r["return_max"] for r in rows], color="tab:blue", alpha=0.15,
-                    label="min–max over variations")
+    ax.fill_between(
+        xs,
+        [r["return_min"] for r in rows],
+        [r["return_max"] for r in rows],
+        color="tab:blue",
+        alpha=0.15,
+        label="min–max over variations",
+    )
     ax.axhline(rows[0]["actor_return"], color="gray", ls="--", label="actor (DDPG/TD3)")
     ax.set_xscale("log")
     ax.set_xlabel("β (KL weight; 0 shown at 10⁻³)")
@@ -86,18 +129,31 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep each β's GPV run dir here (default: a temp dir)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every GPV run")
     args = ap.parse_args()
-    print(f"{'β':>6}{'median return':>15}{'of actor':>10}{'min':>10}{'max':>10}{'diversity':>11}{'train s':>9}", flush=True)
+    print(
+        f"{'β':>6}{'median return':>15}{'of actor':>10}{'min':>10}{'max':>10}{'diversity':>11}{'train s':>9}",
+        flush=True,
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for beta in args.betas:
             r = one_beta(args, beta, args.keep or Path(tmp))
             rows.append(r)
             frac = "-" if r["median_fraction_of_actor"] is None else f"{100 * r['median_fraction_of_actor']:.0f}%"
-            print(f"{beta:>6g}{r['return_median']:>15.1f}{frac:>10}{r['return_min']:>10.1f}{r['return_max']:>10.1f}"
-                  f"{r['mean_pairwise_action_distance']:>11.3f}{r['train_s']:>9.1f}", flush=True)
+            print(
+                f"{beta:>6g}{r['return_median']:>15.1f}{frac:>10}{r['return_min']:>10.1f}{r['return_max']:>10.1f}"
+                f"{r['mean_pairwise_action_distance']:>11.3f}{r['train_s']:>9.1f}",
+                flush=True,
+            )
     print(f"actor return: {rows[0]['actor_return']:.1f}")
-    result = {"machine": machine(), "experiment": args.experiment, "actor_ckpt": str(args.actor_ckpt), "n": args.n,
-              "episodes": args.episodes, "rows": rows, "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": machine(),
+        "experiment": args.experiment,
+        "actor_ckpt": str(args.actor_ckpt),
+        "n": args.n,
+        "episodes": args.episodes,
+        "rows": rows,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     save_json(args.json, result)
     if args.plot:
         plot(rows, args.plot, args.experiment)

@@ -9,8 +9,10 @@ from genpolicy._configs import config_dir
 
 # torch.compile on a CPU builds its kernels with the system's C++ compiler (inductor); like CUDA, a
 # machine without one cannot run those tests
-needs_cxx = pytest.mark.skipif(not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")),
-                               reason="torch.compile on CPU needs a C++ compiler")
+needs_cxx = pytest.mark.skipif(
+    not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")),
+    reason="torch.compile on CPU needs a C++ compiler",
+)
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -25,14 +27,25 @@ def compose_fit(*overrides: str):
         return compose("fit", overrides=list(overrides))
 
 
-TINY = ("strategy.popsize=8", "generations=2", "method.eval_episodes=2", "method.eval_every=1", "final_eval_episodes=2",
-        "logger=csv", "trainer.enable_progress_bar=false", "goal_stopping.reward_goal=null")
+TINY = (
+    "strategy.popsize=8",
+    "generations=2",
+    "method.eval_episodes=2",
+    "method.eval_every=1",
+    "final_eval_episodes=2",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+    "goal_stopping.reward_goal=null",
+)
 
 
 # strategy-specific sizes that fit a population of 8
 TINY_STRATEGY = {
-    "genpolicy.population.GeneticAlgorithm": ("strategy.truncation=3", "strategy.elite_candidates=2",
-                                             "strategy.elite_episodes=2"),
+    "genpolicy.population.GeneticAlgorithm": (
+        "strategy.truncation=3",
+        "strategy.elite_candidates=2",
+        "strategy.elite_episodes=2",
+    ),
     "genpolicy.population.CEM": ("strategy.elite=2",),
 }
 

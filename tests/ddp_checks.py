@@ -17,4 +17,6 @@ class RanksAgree(L.Callback):
         every = trainer.strategy.all_gather(flat).reshape(trainer.world_size, -1)
         if trainer.global_rank == 0:
             diff = float((every - every[0]).abs().max())
-            Path(self.out_dir, "ranks_agree.json").write_text(json.dumps({"world": trainer.world_size, "max_diff": diff}))
+            Path(self.out_dir, "ranks_agree.json").write_text(
+                json.dumps({"world": trainer.world_size, "max_diff": diff})
+            )

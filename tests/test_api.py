@@ -18,11 +18,19 @@ def test_evolves_a_users_module_on_a_quadratic(tmp_path, capsys):
     target = [torch.ones(2, 3), -torch.ones(2)]
 
     def reward(weights):
-        return -sum(float(((w - t) ** 2).sum()) for w, t in zip(weights, target))
+        return -sum(float(((w - t) ** 2).sum()) for w, t in zip(weights, target, strict=True))
 
     before = reward([p.detach() for p in model.parameters()])
-    es = EvolutionModule(model.parameters(), reward, population_size=20, sigma=0.1, learning_rate=0.05,
-                         decay=0.999, sigma_decay=0.999, save_path=str(tmp_path / "w.pt"))
+    es = EvolutionModule(
+        model.parameters(),
+        reward,
+        population_size=20,
+        sigma=0.1,
+        learning_rate=0.05,
+        decay=0.999,
+        sigma_decay=0.999,
+        save_path=str(tmp_path / "w.pt"),
+    )
     weights = es.run(iterations=200, print_step=50)
     after = reward(weights)
     assert -after < -before / 20  # squared error at least 20× smaller
@@ -42,8 +50,16 @@ def test_goal_stopping_and_threads():
         return 10.0 + float(weights[0].sum()) * 0
 
     model = nn.Linear(2, 1)
-    evolve(model, reward, iterations=100, print_step=2, population_size=4, threadcount=2,
-           reward_goal=5, consecutive_goal_stopping=3)
+    evolve(
+        model,
+        reward,
+        iterations=100,
+        print_step=2,
+        population_size=4,
+        threadcount=2,
+        reward_goal=5,
+        consecutive_goal_stopping=3,
+    )
     assert len(calls) == 6 * 4 + 3  # stopped after iteration 6: 6 × 4 members + 3 tests
 
 

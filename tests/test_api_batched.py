@@ -18,8 +18,16 @@ def cartpole_model(seed: int = 0) -> nn.Module:
 
 def test_env_mode_solves_cartpole():
     model = cartpole_model(0)
-    es = EvolutionModule(model, env="CartPole-v1", population_size=64, sigma=0.2, learning_rate=0.2,
-                         reward_goal=475, consecutive_goal_stopping=1, seed=0)
+    es = EvolutionModule(
+        model,
+        env="CartPole-v1",
+        population_size=64,
+        sigma=0.2,
+        learning_rate=0.2,
+        reward_goal=475,
+        consecutive_goal_stopping=1,
+        seed=0,
+    )
     assert es.batched.spec.backend == "torch"  # auto picks the torch-native CartPole
     weights = es.run(iterations=30, print_step=1)
     assert es.history[-1][1] >= 475 and es.iteration <= 30
@@ -43,7 +51,7 @@ def test_env_mode_matches_per_member_episodes():
         total, done = 0.0, False
         while not done:
             with torch.no_grad():
-                logits = torch.func.functional_call(model, dict(zip(names, weights)), torch.as_tensor(obs))
+                logits = torch.func.functional_call(model, dict(zip(names, weights, strict=True)), torch.as_tensor(obs))
             obs, r, terminated, truncated, _ = env.step(int(logits.argmax()))
             total, done = total + r, terminated or truncated
         return total
@@ -59,8 +67,9 @@ def test_env_mode_matches_per_member_episodes():
 
 
 def test_env_mode_options():
-    es = EvolutionModule(cartpole_model(), env="CartPole-v1", population_size=4, episodes_per_member=3,
-                         obs_norm=True, test_episodes=2)
+    es = EvolutionModule(
+        cartpole_model(), env="CartPole-v1", population_size=4, episodes_per_member=3, obs_norm=True, test_episodes=2
+    )
     rewards = es.step()
     assert rewards.shape == (4,) and es.batched.policy.norm.count > 0  # statistics from the episodes
     assert es.test() > 0
@@ -70,11 +79,11 @@ QUADRATIC = [torch.ones(2, 3), -torch.ones(2)]
 
 
 def quadratic(weights):
-    return -sum(float(((w - t) ** 2).sum()) for w, t in zip(weights, QUADRATIC))
+    return -sum(float(((w - t) ** 2).sum()) for w, t in zip(weights, QUADRATIC, strict=True))
 
 
 def batch_quadratic(weights):  # weights: (P, 2, 3), (P, 2)
-    return -sum(((w - t) ** 2).flatten(1).sum(1) for w, t in zip(weights, QUADRATIC))
+    return -sum(((w - t) ** 2).flatten(1).sum(1) for w, t in zip(weights, QUADRATIC, strict=True))
 
 
 def test_batch_reward_matches_per_member():
@@ -88,7 +97,7 @@ def test_batch_reward_matches_per_member():
     for _ in range(20):
         ra, rb = a.step(), b.step()
     assert torch.allclose(ra, rb, atol=1e-5)
-    assert all(torch.allclose(wa, wb, atol=1e-6) for wa, wb in zip(a.weights, b.weights))
+    assert all(torch.allclose(wa, wb, atol=1e-6) for wa, wb in zip(a.weights, b.weights, strict=True))
     assert b.test() == pytest.approx(quadratic(b.weights), abs=1e-5)  # the centre as a population of one
     assert not torch.equal(a.weights[0], start)  # it moved
 

@@ -12,9 +12,9 @@ import torch
 
 pytest.importorskip("ale_py", reason="the atari extra (scripts/setup.sh installs it)")
 
-from genpolicy.envs.atari import atari_spec  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from genpolicy.envs.atari import atari_spec  # noqa: E402
 from genpolicy.policies import ConvLSTM, ConvLSTMPolicy  # noqa: E402
 from genpolicy.policies.convlstm import lstm_update  # noqa: E402
 from genpolicy.rollout.atari import NORM_ALPHA, AtariBatch, EpisodeNorm, preprocess, preprocess_reference  # noqa: E402
@@ -73,8 +73,7 @@ def test_convlstm_is_pytorch_es_network():
 def test_fast_convlstm_equals_the_generic_vmap_path():
     torch.manual_seed(0)  # the template's weights: the same policy whatever ran before in this process
     fast = ConvLSTMPolicy(42 * 42, "discrete", 6, obs_shape=(1, 42, 42), hidden=32, action_mode="sample")
-    generic = ConvLSTMPolicy(42 * 42, "discrete", 6, obs_shape=(1, 42, 42), hidden=32, fast=False,
-                             action_mode="sample")
+    generic = ConvLSTMPolicy(42 * 42, "discrete", 6, obs_shape=(1, 42, 42), hidden=32, fast=False, action_mode="sample")
     generic.load_state_dict(fast.state_dict())
     gen = torch.Generator().manual_seed(2)
     params = fast.initial_parameters() + 0.3 * torch.randn(3, fast.num_params, generator=gen)
@@ -86,7 +85,7 @@ def test_fast_convlstm_equals_the_generic_vmap_path():
         obs = torch.rand(3, 2 if t < 2 else 1, 42 * 42, generator=gen)
         a.generator, b.generator = torch.Generator().manual_seed(t), torch.Generator().manual_seed(t)
         assert torch.equal(a(obs), b(obs))
-        for x, y in zip(a.state, b.state):
+        for x, y in zip(a.state, b.state, strict=True):
             torch.testing.assert_close(x, y, atol=5e-4, rtol=1e-3)  # float32: grouped conv vs vmap
 
 
@@ -104,8 +103,9 @@ def _play(spec, policy, params, batch):
 
 def test_batch_episode_is_the_single_env_episode_and_only_live_groups_step(pong):
     policy = ConvLSTMPolicy(pong.obs_dim, "discrete", pong.action_dim, obs_shape=pong.obs_shape, hidden=16)
-    params = policy.initial_parameters() + 0.5 * torch.randn(4, policy.num_params,
-                                                             generator=torch.Generator().manual_seed(3))
+    params = policy.initial_parameters() + 0.5 * torch.randn(
+        4, policy.num_params, generator=torch.Generator().manual_seed(3)
+    )
     batch = AtariBatch(pong, 4, torch.device("cpu"))
     try:
         ret, steps = _play(pong, policy, params, batch)
@@ -135,18 +135,29 @@ def test_batch_episode_is_the_single_env_episode_and_only_live_groups_step(pong)
 
 
 def _fit(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "genpolicy.fit", "logger=none", "trainer.enable_progress_bar=false",
-                           *args], capture_output=True, text=True, timeout=300, env={**os.environ, **ENV})
+    return subprocess.run(
+        [sys.executable, "-m", "genpolicy.fit", "logger=none", "trainer.enable_progress_bar=false", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **ENV},
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["env=atari", "policy=mlp"], "PopulationPolicy reads vector observations, but ALE/Pong-v5 gives image frames"),
-    (["policy=convlstm"], "policy=convlstm reads image frames (C, H, W)"),
-    (["env=atari", "policy=convlstm", "env.id=ALE/Pongg-v5"], "unknown Atari id 'ALE/Pongg-v5'. Did you mean: ALE/Pong-v5"),
-    (["env=gym", "env.id=ALE/Pong-v5"], "ALE/Pong-v5 is an Atari game: play it with env=atari"),
-    (["env=atari", "policy=convlstm", "env.grey=blue"], "env.grey must be one of mean, luminance"),
-    (["env=atari", "policy=convlstm", "env.frameskip=0"], "env.frameskip"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["env=atari", "policy=mlp"], "PopulationPolicy reads vector observations, but ALE/Pong-v5 gives image frames"),
+        (["policy=convlstm"], "policy=convlstm reads image frames (C, H, W)"),
+        (
+            ["env=atari", "policy=convlstm", "env.id=ALE/Pongg-v5"],
+            "unknown Atari id 'ALE/Pongg-v5'. Did you mean: ALE/Pong-v5",
+        ),
+        (["env=gym", "env.id=ALE/Pong-v5"], "ALE/Pong-v5 is an Atari game: play it with env=atari"),
+        (["env=atari", "policy=convlstm", "env.grey=blue"], "env.grey must be one of mean, luminance"),
+        (["env=atari", "policy=convlstm", "env.frameskip=0"], "env.frameskip"),
+    ],
+)
 def test_bad_atari_input_exits_2_with_one_line(tmp_path, overrides, message):
     proc = _fit(*overrides, f"hydra.run.dir={tmp_path / 'bad'}")
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -165,16 +176,35 @@ def test_missing_atari_extra_says_how_to_install(monkeypatch):
 
 def test_pong_fit_evaluate_and_video(tmp_path):
     run_dir = tmp_path / "pong"
-    proc = _fit("experiment=es_pong", "generations=2", "strategy.popsize=4", "env.max_episode_frames=400",
-                "method.eval_every=1", f"hydra.run.dir={run_dir}")
+    proc = _fit(
+        "experiment=es_pong",
+        "generations=2",
+        "strategy.popsize=4",
+        "env.max_episode_frames=400",
+        "method.eval_every=1",
+        f"hydra.run.dir={run_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["generations"] == 2 and summary["env"] == "ALE/Pong-v5"
     assert summary["env_steps"] > 2 * 5 * 50 and summary["eval_episodes"] == 1
     ckpt = summary["checkpoint"]
-    proc = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={ckpt}", "episodes=2",
-                           f"video={tmp_path / 'vid'}", "video_format=gif", "video_scale=2"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.evaluate",
+            f"ckpt_path={ckpt}",
+            "episodes=2",
+            "video=true",
+            f"hydra.run.dir={tmp_path / 'vid'}",
+            "video_format=gif",
+            "video_scale=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 2 and -21 <= result["eval_return_mean"] <= 21
@@ -187,8 +217,9 @@ def test_two_lanes_play_exactly_what_one_lane_plays(pong):
     from genpolicy.rollout import PopulationEvaluator
 
     policy = ConvLSTMPolicy(pong.obs_dim, "discrete", pong.action_dim, obs_shape=pong.obs_shape, hidden=16)
-    params = policy.initial_parameters() + 0.5 * torch.randn(5, policy.num_params,
-                                                             generator=torch.Generator().manual_seed(4))
+    params = policy.initial_parameters() + 0.5 * torch.randn(
+        5, policy.num_params, generator=torch.Generator().manual_seed(4)
+    )
     results = []
     for pipeline in (False, True):
         evaluator = PopulationEvaluator(pong, chunk_size=5, pipeline=pipeline)

@@ -8,18 +8,25 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from genpolicy.fit import load_checkpoint
 
-TINY = ["strategy.popsize=8", "method.eval_episodes=2", "final_eval_episodes=2", "logger=csv",
-        "trainer.enable_progress_bar=false"]
+TINY = [
+    "strategy.popsize=8",
+    "method.eval_episodes=2",
+    "final_eval_episodes=2",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+]
 ENV = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
 
 
 def _run(module, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
 
 
 def test_fit_then_evaluate_cli(tmp_path):
@@ -31,8 +38,14 @@ def test_fit_then_evaluate_cli(tmp_path):
     assert "test return" in proc.stdout
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "metrics.csv").is_file()
 
-    proc = _run("genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "episodes=3", f"video={tmp_path / 'vid'}",
-                "video_format=gif")
+    proc = _run(
+        "genpolicy.evaluate",
+        f"ckpt_path={summary['checkpoint']}",
+        "episodes=3",
+        "video=true",
+        f"hydra.run.dir={tmp_path / 'vid'}",
+        "video_format=gif",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
@@ -40,6 +53,24 @@ def test_fit_then_evaluate_cli(tmp_path):
     assert result["episodes"] == 3 and result["eval_return_mean"] > 0
     video = Path(result["video"])
     assert video.is_file() and video.stat().st_size > 1000 and video.suffix == ".gif"
+    assert video.parent == tmp_path / "vid"
+
+    # the tools refuse keys they do not know (a typo) and a path where a switch belongs; no dir is left
+    proc = _run(
+        "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "+epsiodes=3", f"hydra.run.dir={tmp_path / 'e'}"
+    )
+    assert proc.returncode == 2 and "unknown option epsiodes; evaluate takes ckpt_path, device, episodes" in proc.stderr
+    assert not (tmp_path / "e").exists()
+    from hydra import compose, initialize_config_dir
+
+    from genpolicy._cli import InputError
+    from genpolicy._configs import config_dir
+    from genpolicy.evaluate import evaluate_cli
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"ckpt_path={summary['checkpoint']}", "video=videos"])
+    with pytest.raises(InputError, match="video must be true or false, got 'videos'"):
+        evaluate_cli(cfg, tmp_path)
     assert result["video_steps"] >= 8
 
 
@@ -66,9 +97,12 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path):
 def test_kill_mid_run_leaves_loadable_last_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen([sys.executable, "-m", "genpolicy.fit", *TINY, "generations=100000",
-                             f"hydra.run.dir={run_dir}"], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genpolicy.fit", *TINY, "generations=100000", f"hydra.run.dir={run_dir}"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 120
         seen = set()
@@ -86,7 +120,9 @@ def test_kill_mid_run_leaves_loadable_last_checkpoint(tmp_path):
     assert torch.isfinite(ckpt["state_dict"]["centre"]).all()
     # and it resumes
     gen = int(ckpt["state_dict"]["generation"])
-    proc = _run("genpolicy.fit", *TINY, f"generations={gen + 1}", f"resume={last}", f"hydra.run.dir={tmp_path / 'resumed'}")
+    proc = _run(
+        "genpolicy.fit", *TINY, f"generations={gen + 1}", f"resume={last}", f"hydra.run.dir={tmp_path / 'resumed'}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["generations"] == gen + 1
 

@@ -11,29 +11,43 @@ from genpolicy.methods.sharding import shard_bounds
 def test_shard_bounds_cover_everything_once(n, world):
     bounds = [shard_bounds(n, world, r) for r in range(world)]
     assert bounds[0][0] == 0 and bounds[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=True))
     sizes = [hi - lo for lo, hi in bounds]
     assert max(sizes) - min(sizes) <= 1
 
 
-@pytest.mark.parametrize("variant", [
-    ("method=es", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.9"),
-    ("experiment=ga_cartpole",),
-    ("experiment=pgen_cartpole",),  # 11 generators × 3 latents = 33 policies: one generator straddles the ranks
-    ("experiment=es_pong", "env.max_episode_frames=400", "policy.hidden=32"),  # each rank its own emulators
-    ("experiment=metarl_pendulum", "env.max_episode_steps=50", "policy.compile=false", "strategy.truncation=3",
-     "strategy.elite_candidates=2", "strategy.elite_episodes=2", "method.lifetimes=2"),  # learners per copy
-], ids=["es", "ga", "pgen", "pong", "metarl"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        ("method=es", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.9"),
+        ("experiment=ga_cartpole",),
+        ("experiment=pgen_cartpole",),  # 11 generators × 3 latents = 33 policies: one generator straddles the ranks
+        ("experiment=es_pong", "env.max_episode_frames=400", "policy.hidden=32"),  # each rank its own emulators
+        (
+            "experiment=metarl_pendulum",
+            "env.max_episode_steps=50",
+            "policy.compile=false",
+            "strategy.truncation=3",
+            "strategy.elite_candidates=2",
+            "strategy.elite_episodes=2",
+            "method.lifetimes=2",
+        ),  # learners per copy
+    ],
+    ids=["es", "ga", "pgen", "pong", "metarl"],
+)
 def test_two_gloo_processes_match_one_process_exactly(fit_run, tmp_path, variant):
     # population 10 + the centre = 11 evaluations: an uneven 6/5 split over 2 ranks
     common = (*variant, "strategy.popsize=10", "generations=3", "method.eval_episodes=3")
     one, _ = fit_run(*common, run_dir=tmp_path / "one")
-    two, run_dir = fit_run(*common, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn",
-                           run_dir=tmp_path / "two")
+    two, run_dir = fit_run(
+        *common, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn", run_dir=tmp_path / "two"
+    )
     a, b = load_checkpoint(one["checkpoint"]), load_checkpoint(two["checkpoint"])
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
-    for state_a, state_b in zip(a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values()):
+    for state_a, state_b in zip(
+        a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values(), strict=True
+    ):
         for key, value in state_a.items():
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_b[key])), key
     for key, value in a["strategy_state"].items():
@@ -67,15 +81,27 @@ def test_gradient_methods_keep_ranks_identical_on_two_gloo_processes(fit_run, tm
     import json
 
     from ddp_checks import RanksAgree
-
     from genpolicy import fit
 
     make = fit._callbacks
     monkeypatch.setattr(fit, "_callbacks", lambda *a: [*make(*a), RanksAgree(str(tmp_path))])
-    summary, run_dir = fit_run(f"experiment={experiment}", "generations=2", "method.round_steps=200",
-                               "data.warmup_steps=200", "data.batch_size=32", "data.train_every=10",
-                               "policy.hidden=[32,32]", "method.critic_hidden=[32,32]", "data.capacity=1000",
-                               "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn")
+    summary, run_dir = fit_run(
+        f"experiment={experiment}",
+        "generations=2",
+        "method.round_steps=200",
+        "data.warmup_steps=200",
+        "data.batch_size=32",
+        "data.train_every=10",
+        "policy.hidden=[32,32]",
+        "method.critic_hidden=[32,32]",
+        "data.capacity=1000",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_spawn",
+    )
     agree = json.loads((tmp_path / "ranks_agree.json").read_text())
     assert agree == {"world": 2, "max_diff": 0.0}
-    assert summary["env_steps"] == 400 and load_checkpoint(summary["checkpoint"])["ReplayDataModule"]["collector"]["steps"] == 400
+    assert (
+        summary["env_steps"] == 400
+        and load_checkpoint(summary["checkpoint"])["ReplayDataModule"]["collector"]["steps"] == 400
+    )

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import needs_cxx
 from genpolicy.envs import EnvSpec
 from genpolicy.policies import PopulationPolicy
 from genpolicy.rollout import PopulationEvaluator
-from conftest import needs_cxx
 
 
 def _reference_returns(env_id, policy, params, seeds, episodes):
@@ -26,13 +26,15 @@ def _reference_returns(env_id, policy, params, seeds, episodes):
     return out
 
 
-@pytest.mark.parametrize("env_id, vectorization", [("CartPole-v1", "sync"), ("Pendulum-v1", "sync"),
-                                                    ("CartPole-v1", "async")])
+@pytest.mark.parametrize(
+    "env_id, vectorization", [("CartPole-v1", "sync"), ("Pendulum-v1", "sync"), ("CartPole-v1", "async")]
+)
 def test_returns_match_single_env_rollouts(env_id, vectorization):
     spec = EnvSpec.make(env_id, vectorization=vectorization, backend="gymnasium")
     torch.manual_seed(0)
-    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low,
-                              spec.action_high, hidden=(8,), obs_norm=False)
+    policy = PopulationPolicy(
+        spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high, hidden=(8,), obs_norm=False
+    )
     params = policy.initial_parameters() + 0.5 * torch.randn(3, policy.num_params)
     seeds = list(range(100, 106))
     ev = PopulationEvaluator(spec)
@@ -73,8 +75,15 @@ def test_unknown_env_id_names_close_matches():
 
 def _policy(spec, hidden=(8,)):
     torch.manual_seed(1)
-    return PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
-                            hidden=hidden, obs_norm=False)
+    return PopulationPolicy(
+        spec.obs_dim,
+        spec.action_kind,
+        spec.action_dim,
+        spec.action_low,
+        spec.action_high,
+        hidden=hidden,
+        obs_norm=False,
+    )
 
 
 @pytest.mark.parametrize("backend", ["gymnasium", "torch"])
@@ -139,7 +148,10 @@ def test_torch_and_gymnasium_backends_give_the_same_task(env_id):
         ev.close()
     g, t = returns["gymnasium"], returns["torch"]
     stderr = float(((g.var() + t.var()) / 200).sqrt()) + 1e-6
-    assert abs(float(g.mean() - t.mean())) < 4 * stderr + 1e-3 * abs(float(g.mean())), (float(g.mean()), float(t.mean()))
+    assert abs(float(g.mean() - t.mean())) < 4 * stderr + 1e-3 * abs(float(g.mean())), (
+        float(g.mean()),
+        float(t.mean()),
+    )
 
 
 def test_torch_backend_rejects_ids_it_does_not_have():
@@ -162,8 +174,15 @@ def test_compiled_step_is_one_graph_and_matches_eager(env_id):
 
     eager, compiled = EnvSpec.make(env_id, backend="torch"), EnvSpec.make(env_id, backend="torch", compile=True)
     torch.manual_seed(0)
-    policy = PopulationPolicy(eager.obs_dim, eager.action_kind, eager.action_dim, eager.action_low,
-                              eager.action_high, hidden=(16, 16), obs_norm=False)
+    policy = PopulationPolicy(
+        eager.obs_dim,
+        eager.action_kind,
+        eager.action_dim,
+        eager.action_low,
+        eager.action_high,
+        hidden=(16, 16),
+        obs_norm=False,
+    )
     params = policy.initial_parameters() + 0.5 * torch.randn(10, policy.num_params)
     seeds = torch.arange(20)
     ref = PopulationEvaluator(eager, chunk_size=4).evaluate(policy.bind, params, 2, seeds)

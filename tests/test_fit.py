@@ -9,9 +9,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import EXPERIMENTS, GRADIENT_EXPERIMENTS, POPULATION_EXPERIMENTS, compose_fit
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
+from conftest import EXPERIMENTS, GRADIENT_EXPERIMENTS, POPULATION_EXPERIMENTS, compose_fit
 from genpolicy.fit import InputError, load_checkpoint
 
 
@@ -33,8 +33,19 @@ def test_every_experiment_composes(experiment):
 @pytest.mark.parametrize("experiment", POPULATION_EXPERIMENTS)
 def test_tiny_training_per_experiment(fit_run, experiment):
     summary, run_dir = fit_run(f"experiment={experiment}")
-    for key in ("experiment", "method", "env", "generations", "env_steps", "wall_s", "eval_return_mean",
-                "eval_return_std", "eval_episodes", "solved", "checkpoint"):
+    for key in (
+        "experiment",
+        "method",
+        "env",
+        "generations",
+        "env_steps",
+        "wall_s",
+        "eval_return_mean",
+        "eval_return_std",
+        "eval_episodes",
+        "solved",
+        "checkpoint",
+    ):
         assert key in summary, key
     cfg = compose_fit(f"experiment={experiment}")
     test_policies = cfg.method.genome.test_latents if "genome" in cfg.method else 1
@@ -48,8 +59,9 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     assert int(ckpt["state_dict"]["generation"]) == 2
     assert ckpt["genpolicy"]["config"]["name"] == experiment
     initial = compose_fit(f"experiment={experiment}")  # same seed → same initial centre
-    from genpolicy.fit import build
     import lightning as L
+
+    from genpolicy.fit import build
 
     L.seed_everything(0, verbose=False)
     _, _, fresh = build(initial)
@@ -57,10 +69,23 @@ def test_tiny_training_per_experiment(fit_run, experiment):
     rows = _metrics(run_dir)
     fit_rows = [r for r in rows if r.get("fitness/mean")]
     assert len(fit_rows) == 2
-    strategy_keys = {"OpenAIES": ("es/sigma", "es/lr"), "GeneticAlgorithm": ("ga/elite_return",), "CEM": ("cem/std_mean",),
-                     "PGPE": ("pgpe/lr",), "SepCMAES": ("cma/sigma",)}
-    for key in ("fitness/mean", "fitness/max", "fitness/min", "fitness/std", "es/centre_rank",
-                "rollout/env_steps", "rollout/steps_per_s", *strategy_keys[cfg.strategy._target_.split(".")[-1]]):
+    strategy_keys = {
+        "OpenAIES": ("es/sigma", "es/lr"),
+        "GeneticAlgorithm": ("ga/elite_return",),
+        "CEM": ("cem/std_mean",),
+        "PGPE": ("pgpe/lr",),
+        "SepCMAES": ("cma/sigma",),
+    }
+    for key in (
+        "fitness/mean",
+        "fitness/max",
+        "fitness/min",
+        "fitness/std",
+        "es/centre_rank",
+        "rollout/env_steps",
+        "rollout/steps_per_s",
+        *strategy_keys[cfg.strategy._target_.split(".")[-1]],
+    ):
         assert all(np.isfinite(float(r[key])) for r in fit_rows), key
     assert any(r.get("eval/return_mean") for r in rows)
 
@@ -70,14 +95,18 @@ def _state(path):
     return ckpt["state_dict"], ckpt["optimizer_states"], ckpt["strategy_state"], ckpt["lr_schedulers"]
 
 
-@pytest.mark.parametrize("variant", [
-    ("method=es", "strategy.optimizer=adam", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.95"),
-    ("experiment=ga_cartpole",),
-    ("experiment=cem_cartpole", "strategy.std_schedule=elite"),
-    ("experiment=ga_cartpole", "method=pgen"),  # GA on hypernetwork weights
-    ("strategy=pgpe",),
-    ("strategy=sep_cma_es", "method=direct"),
-], ids=["es", "ga", "cem", "pgen_ga", "pgpe", "sep_cma_es"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        ("method=es", "strategy.optimizer=adam", "strategy.lr_decay=0.9", "strategy.sigma_decay=0.95"),
+        ("experiment=ga_cartpole",),
+        ("experiment=cem_cartpole", "strategy.std_schedule=elite"),
+        ("experiment=ga_cartpole", "method=pgen"),  # GA on hypernetwork weights
+        ("strategy=pgpe",),
+        ("strategy=sep_cma_es", "method=direct"),
+    ],
+    ids=["es", "ga", "cem", "pgen_ga", "pgpe", "sep_cma_es"],
+)
 def test_resume_is_bit_identical(fit_run, tmp_path, variant):
     fit_run(*variant, "generations=4", run_dir=tmp_path / "straight")
     fit_run(*variant, "generations=2", run_dir=tmp_path / "split")
@@ -88,7 +117,7 @@ def test_resume_is_bit_identical(fit_run, tmp_path, variant):
     assert int(a[0]["generation"]) == int(b[0]["generation"]) == 4
     for key in a[0]:
         assert torch.equal(a[0][key], b[0][key]), key
-    for state_a, state_b in zip(a[1][0]["state"].values(), b[1][0]["state"].values()):
+    for state_a, state_b in zip(a[1][0]["state"].values(), b[1][0]["state"].values(), strict=True):
         for key in state_a:
             assert torch.equal(torch.as_tensor(state_a[key]), torch.as_tensor(state_b[key])), key
     for key, value in a[2].items():  # σ; a GA's parents and elite; a CEM's mean and std
@@ -179,8 +208,10 @@ def test_wandb_offline_run_is_stored_locally(fit_run, monkeypatch):
 
 
 def test_same_seed_same_run_other_seed_other_run(fit_run, tmp_path):
-    runs = [fit_run(f"seed={s}", "policy.action_mode=sample", run_dir=tmp_path / f"r{i}")[0]
-            for i, s in enumerate((5, 5, 6))]
+    runs = [
+        fit_run(f"seed={s}", "policy.action_mode=sample", run_dir=tmp_path / f"r{i}")[0]
+        for i, s in enumerate((5, 5, 6))
+    ]
     centres = [load_checkpoint(r["checkpoint"])["state_dict"]["centre"] for r in runs]
     assert torch.equal(centres[0], centres[1]) and runs[0]["env_steps"] == runs[1]["env_steps"]
     assert not torch.equal(centres[0], centres[2])

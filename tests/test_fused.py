@@ -5,12 +5,12 @@ import copy
 import pytest
 import torch
 
+from conftest import needs_cxx
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.methods.td3 import TD3Module
 from genpolicy.nets import fused
 from genpolicy.policies import BoxHead, PopulationPolicy
 from genpolicy.policies.mlp import MLP
-from conftest import needs_cxx
 
 
 @pytest.mark.parametrize("activation,bias", [("relu", True), ("tanh", True), ("elu", False)])
@@ -30,7 +30,7 @@ def test_stack_forward_and_backward_match_autograd(activation, bias):
     ref_grads = torch.autograd.grad(ref, [x, *[p for m in mlps for p in m.parameters()]], grad_out)
     assert torch.allclose(dx.double(), ref_grads[0], atol=1e-5)
     fused.write_grads(mlps, grads)
-    for p, g in zip([p for m in mlps for p in m.parameters()], ref_grads[1:]):
+    for p, g in zip([p for m in mlps for p in m.parameters()], ref_grads[1:], strict=True):
         assert torch.allclose(p.grad.double(), g, atol=1e-5)
 
 
@@ -57,22 +57,36 @@ def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
                 torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), m.tau)
 
 
-@pytest.mark.parametrize("algo,optimizer,compile,graphs", [
-    ("ddpg", "sgd", False, 0), ("td3", "sgd", False, 0), ("td3", "fused_adam", False, 0),
-    # compile=true with Adam: the whole update is one graph (TD3: one with and one without the actor step)
-    pytest.param("ddpg", "fused_adam", True, 1, marks=needs_cxx),
-    pytest.param("td3", "fused_adam", True, 2, marks=needs_cxx),
-    # another optimizer: only the passes are compiled, the optimizer takes its own step (TD3: the
-    # critic's pass with and without the actor's forward pass, and the actor's backward pass)
-    pytest.param("td3", "sgd", True, 3, marks=needs_cxx)])
+@pytest.mark.parametrize(
+    "algo,optimizer,compile,graphs",
+    [
+        ("ddpg", "sgd", False, 0),
+        ("td3", "sgd", False, 0),
+        ("td3", "fused_adam", False, 0),
+        # compile=true with Adam: the whole update is one graph (TD3: one with and one without the actor step)
+        pytest.param("ddpg", "fused_adam", True, 1, marks=needs_cxx),
+        pytest.param("td3", "fused_adam", True, 2, marks=needs_cxx),
+        # another optimizer: only the passes are compiled, the optimizer takes its own step (TD3: the
+        # critic's pass with and without the actor's forward pass, and the actor's backward pass)
+        pytest.param("td3", "sgd", True, 3, marks=needs_cxx),
+    ],
+)
 def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
     from torch._dynamo.utils import counters
 
     counters.clear()
     torch.manual_seed(0)
     env = EnvSpec.make("Pendulum-v1")
-    policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(32, 24),
-                              activation="relu", obs_norm=False)
+    policy = PopulationPolicy(
+        env.obs_dim,
+        "box",
+        env.action_dim,
+        env.action_low,
+        env.action_high,
+        hidden=(32, 24),
+        activation="relu",
+        obs_norm=False,
+    )
     switches = {} if algo == "td3" else {"twin_critics": False, "target_noise": 0.0, "policy_delay": 1}
     module = TD3Module(policy, critic_hidden=(32, 24), tau=0.1, compile=compile, **switches)
     ref, start = copy.deepcopy(module), copy.deepcopy(module)
@@ -80,13 +94,21 @@ def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
     B = 64
     # SGD with lr 1: a parameter's change is exactly its gradient. Fused Adam: torch's kernel writes
     # the parameters without bumping their version counters — the shadows must still see every step.
-    make = ((lambda ps: torch.optim.SGD(ps, lr=1.0)) if optimizer == "sgd"
-            else (lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True)))
+    make = (
+        (lambda ps: torch.optim.SGD(ps, lr=1.0))
+        if optimizer == "sgd"
+        else (lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True))
+    )
     opts = [make(module.actor.parameters()), make(module.critic.parameters())]
     ref_opts = [make(ref.actor.parameters()), make(ref.critic.parameters())]
     for step in range(8):
-        b = {"obs": torch.randn(B, 3), "action": torch.rand(B, 1) * 4 - 2, "reward": torch.randn(B),
-             "next_obs": torch.randn(B, 3), "terminated": (torch.rand(B) < 0.2).float()}
+        b = {
+            "obs": torch.randn(B, 3),
+            "action": torch.rand(B, 1) * 4 - 2,
+            "reward": torch.randn(B),
+            "next_obs": torch.randn(B, 3),
+            "terminated": (torch.rand(B) < 0.2).float(),
+        }
         module.compile = compile and step < 6  # then eager: the compiled Adam left torch's own optimizer state
         module._update(b, *opts)
         _reference_update(ref, b, *ref_opts)
@@ -94,13 +116,15 @@ def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
     # Adam divides by √v: where a gradient is tiny, float rounding in another summation order moves a
     # step of lr = 1e-2 by ~1e-5 — a missed, doubled or wrongly ordered step moves it by ~1e-2
     atol = 1e-5 if optimizer == "sgd" else 1e-4
-    for (name, p), q in zip(module.named_parameters(), ref.parameters()):
+    for (name, p), q in zip(module.named_parameters(), ref.parameters(), strict=True):
         assert torch.allclose(p, q, atol=atol), name
-    for opt, ref_opt in zip(opts, ref_opts):
-        for p, q in zip(opt.param_groups[0]["params"], ref_opt.param_groups[0]["params"]):
+    for opt, ref_opt in zip(opts, ref_opts, strict=True):
+        for p, q in zip(opt.param_groups[0]["params"], ref_opt.param_groups[0]["params"], strict=True):
             for key, value in ref_opt.state[q].items():
                 assert torch.allclose(opt.state[p][key], value, rtol=1e-3, atol=1e-6), key
-    assert all(not torch.equal(p, q) for p, q in zip(module.parameters(), start.parameters()))  # all trained
+    assert all(
+        not torch.equal(p, q) for p, q in zip(module.parameters(), start.parameters(), strict=True)
+    )  # all trained
     assert counters["stats"]["unique_graphs"] == graphs
     assert not counters["graph_break"], dict(counters["graph_break"])
 
@@ -109,13 +133,26 @@ def test_bf16_update_tracks_float32():
     """Under bf16-mixed precision the hidden layers run in bfloat16; the update stays close to float32's."""
     torch.manual_seed(1)
     env = EnvSpec.make("Pendulum-v1")
-    policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(64, 64),
-                              activation="relu", obs_norm=False)
+    policy = PopulationPolicy(
+        env.obs_dim,
+        "box",
+        env.action_dim,
+        env.action_low,
+        env.action_high,
+        hidden=(64, 64),
+        activation="relu",
+        obs_norm=False,
+    )
     module = TD3Module(policy, critic_hidden=(64, 64))
     low = copy.deepcopy(module)
     low.rng("target_noise").set_state(module.rng("target_noise").get_state())
-    b = {"obs": torch.randn(128, 3), "action": torch.rand(128, 1) * 4 - 2, "reward": torch.randn(128),
-         "next_obs": torch.randn(128, 3), "terminated": torch.zeros(128)}
+    b = {
+        "obs": torch.randn(128, 3),
+        "action": torch.rand(128, 1) * 4 - 2,
+        "reward": torch.randn(128),
+        "next_obs": torch.randn(128, 3),
+        "terminated": torch.zeros(128),
+    }
     grads = []
     for m, ctx in ((module, torch.autocast("cpu", enabled=False)), (low, torch.autocast("cpu", dtype=torch.bfloat16))):
         with ctx:
@@ -151,12 +188,27 @@ def test_compiled_update_prepares_the_collectors_next_actions():
     collector acts on next; explore() hands them out once, and only for exactly those observations."""
     torch.manual_seed(0)
     env = EnvSpec.make("Pendulum-v1")
-    policy = PopulationPolicy(env.obs_dim, "box", env.action_dim, env.action_low, env.action_high, hidden=(32, 24),
-                              activation="relu", obs_norm=False)
-    module = TD3Module(policy, critic_hidden=(32, 24), twin_critics=False, target_noise=0.0, policy_delay=1, compile=True)
+    policy = PopulationPolicy(
+        env.obs_dim,
+        "box",
+        env.action_dim,
+        env.action_low,
+        env.action_high,
+        hidden=(32, 24),
+        activation="relu",
+        obs_norm=False,
+    )
+    module = TD3Module(
+        policy, critic_hidden=(32, 24), twin_critics=False, target_noise=0.0, policy_delay=1, compile=True
+    )
     opts = [torch.optim.Adam(module.actor.parameters(), lr=1e-2), torch.optim.Adam(module.critic.parameters(), lr=1e-2)]
-    b = {"obs": torch.randn(64, 3), "action": torch.rand(64, 1) * 4 - 2, "reward": torch.randn(64),
-         "next_obs": torch.randn(64, 3), "terminated": torch.zeros(64)}
+    b = {
+        "obs": torch.randn(64, 3),
+        "action": torch.rand(64, 1) * 4 - 2,
+        "reward": torch.randn(64),
+        "next_obs": torch.randn(64, 3),
+        "terminated": torch.zeros(64),
+    }
     obs = torch.randn(2, 3)
     before = module.act(obs)
     module.__dict__["_acting_obs"] = obs
@@ -185,10 +237,10 @@ def test_adam_step_matches_torch_and_refuses_uneven_step_counts():
     for _ in range(5):
         grads = [torch.randn_like(p) for p in params]
         adam.step_(mine, grads, state, adam.hyper(opt))
-        for p, g in zip(ref.param_groups[0]["params"], grads):
+        for p, g in zip(ref.param_groups[0]["params"], grads, strict=True):
             p.grad = g
         ref.step()
-    for p, q in zip(mine, ref.param_groups[0]["params"]):
+    for p, q in zip(mine, ref.param_groups[0]["params"], strict=True):
         assert torch.allclose(p, q, atol=1e-6)
     assert float(state["step"][0]) == 5
     state["step"][1].add_(1)  # one parameter stepped once more

@@ -1,9 +1,9 @@
 """GPV: the action cVAE, post-training GPV from a DDPG checkpoint, ST-GPV, variations, bad input."""
 
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,16 +14,30 @@ from genpolicy.fit import InputError, load_checkpoint
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.variations import variations
 
-TINY_ACTOR = ("generations=2", "method.round_steps=200", "data.warmup_steps=200", "data.batch_size=32",
-              "data.train_every=10", "policy.hidden=[32,32]", "method.critic_hidden=[32,32]", "data.capacity=1000")
-TINY_GPV = ("generations=3", "method.round_steps=40", "data.episodes=4", "data.batch_size=64", "policy.hidden=[32,32]",
-            "method.hidden=[32,32]", "method.latent_dim=2")
+TINY_ACTOR = (
+    "generations=2",
+    "method.round_steps=200",
+    "data.warmup_steps=200",
+    "data.batch_size=32",
+    "data.train_every=10",
+    "policy.hidden=[32,32]",
+    "method.critic_hidden=[32,32]",
+    "data.capacity=1000",
+)
+TINY_GPV = (
+    "generations=3",
+    "method.round_steps=40",
+    "data.episodes=4",
+    "data.batch_size=64",
+    "policy.hidden=[32,32]",
+    "method.hidden=[32,32]",
+    "method.latent_dim=2",
+)
 
 
 @pytest.fixture(scope="module")
 def actor_ckpt(tmp_path_factory):
     from conftest import TINY, compose_fit
-
     from genpolicy.fit import run
 
     run_dir = tmp_path_factory.mktemp("ddpg")
@@ -58,12 +72,15 @@ def test_cvae_encoder_sees_the_action_and_noise_is_per_sample():
 
 
 def test_gpv_trains_from_a_ddpg_checkpoint_and_variations_are_measured(fit_run, actor_ckpt, tmp_path, monkeypatch):
-    summary, run_dir = fit_run("experiment=gpv_pendulum", f"method.actor_ckpt={actor_ckpt}", *TINY_GPV,
-                               run_dir=tmp_path / "gpv")
+    summary, run_dir = fit_run(
+        "experiment=gpv_pendulum", f"method.actor_ckpt={actor_ckpt}", *TINY_GPV, run_dir=tmp_path / "gpv"
+    )
     assert summary["generations"] == 3 and summary["env_steps"] == 4 * 200  # the teacher's recorded episodes
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    recon = [float(r.split(",")[header.index("cvae/recon")]) for r in rows[1:] if r.split(",")[header.index("cvae/recon")]]
+    recon = [
+        float(r.split(",")[header.index("cvae/recon")]) for r in rows[1:] if r.split(",")[header.index("cvae/recon")]
+    ]
     assert len(recon) == 3 and recon[-1] < recon[0]  # it learns the actor's map
     teacher = load_checkpoint(actor_ckpt)["state_dict"]["actor.layers.0.weight"]
     gpv = load_checkpoint(summary["checkpoint"])["state_dict"]
@@ -73,9 +90,17 @@ def test_gpv_trains_from_a_ddpg_checkpoint_and_variations_are_measured(fit_run, 
     monkeypatch.setenv("NETRC", "/nonexistent")
     out = tmp_path / "var"
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("variations", overrides=[f"ckpt_path={summary['checkpoint']}", "n=4", "gif=2", "probe_states=32",
-                                               f"out={out}", "wandb.enabled=true"])
-    result = variations(cfg)
+        cfg = compose(
+            "variations",
+            overrides=[
+                f"ckpt_path={summary['checkpoint']}",
+                "n=4",
+                "gif=2",
+                "probe_states=32",
+                "wandb.enabled=true",
+            ],
+        )
+    result = variations(cfg, out)
     saved = json.loads((out / "variations.json").read_text())
     assert len(saved["returns"]) == 4 and saved["actor_return"] < 0  # Pendulum returns are negative
     assert saved["mean_pairwise_action_distance"] > 0 and saved["descriptor_std"]["episode_length"] == 0.0
@@ -97,13 +122,16 @@ def test_stgpv_trains_actor_and_cvae_together(fit_run):
     assert "cvae/kl" in header and "gpv/variation_return" in header
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ((), "needs a trained actor"),
-    (("method.beta=-0.1", "method.actor_ckpt=ACTOR"), "beta .* must be ≥ 0"),
-    (("method.latent_dim=0", "method.actor_ckpt=ACTOR"), "latent_dim must be an integer ≥ 1"),
-    (("method.actor_ckpt=/nonexistent.ckpt",), "checkpoint not found"),
-    (("env=cartpole", "method.actor_ckpt=ACTOR"), "needs box actions"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ((), "needs a trained actor"),
+        (("method.beta=-0.1", "method.actor_ckpt=ACTOR"), "beta .* must be ≥ 0"),
+        (("method.latent_dim=0", "method.actor_ckpt=ACTOR"), "latent_dim must be an integer ≥ 1"),
+        (("method.actor_ckpt=/nonexistent.ckpt",), "checkpoint not found"),
+        (("env=cartpole", "method.actor_ckpt=ACTOR"), "needs box actions"),
+    ],
+)
 def test_bad_input(fit_run, actor_ckpt, overrides, message):
     with pytest.raises(InputError, match=message):
         fit_run("experiment=gpv_pendulum", *TINY_GPV, *(o.replace("ACTOR", actor_ckpt) for o in overrides))
@@ -113,6 +141,15 @@ def test_gpv_refuses_a_checkpoint_of_another_method(fit_run, tmp_path):
     es, _ = fit_run("experiment=es_cartpole", run_dir=tmp_path / "es")
     with pytest.raises(InputError, match="not a DDPG/TD3"):
         fit_run("experiment=gpv_pendulum", *TINY_GPV, f"method.actor_ckpt={es['checkpoint']}")
-    proc = subprocess.run([sys.executable, "-m", "genpolicy.variations", f"ckpt_path={es['checkpoint']}",
-                           f"out={tmp_path / 'v'}"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.variations",
+            f"ckpt_path={es['checkpoint']}",
+            f"hydra.run.dir={tmp_path / 'v'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "not a GPV checkpoint" in proc.stderr and not (tmp_path / "v").exists()

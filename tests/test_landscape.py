@@ -1,9 +1,9 @@
 """`python -m genpolicy.landscape` on a tiny PGEN training: files, shapes, figures, bad input."""
 
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +25,17 @@ def test_landscape_of_a_pgen_generator(fit_run, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("NETRC", "/nonexistent")  # no key: W&B must run offline
-    result = landscape(_cfg(f"ckpt_path={summary['checkpoint']}", "grid=3", "episodes=2", "gallery=2",
-                            "probe_states=16", f"out={out}", "wandb.enabled=true"))
+    result = landscape(
+        _cfg(
+            f"ckpt_path={summary['checkpoint']}",
+            "grid=3",
+            "episodes=2",
+            "gallery=2",
+            "probe_states=16",
+            "wandb.enabled=true",
+        ),
+        out,
+    )
     data = np.load(out / "landscape.npz")
     assert data["returns"].shape == (3, 3, 2) and data["mean"].shape == (3, 3)
     np.testing.assert_allclose(data["mean"], data["returns"].mean(-1))  # the mean, not the last episode
@@ -45,13 +54,23 @@ def test_landscape_of_a_pgen_generator(fit_run, tmp_path, monkeypatch):
 def test_landscape_refuses_bad_input(fit_run, tmp_path):
     es, _ = fit_run(run_dir=tmp_path / "es")
     with pytest.raises(InputError, match="no latent space"):
-        landscape(_cfg(f"ckpt_path={es['checkpoint']}", f"out={tmp_path / 'x'}"))
+        landscape(_cfg(f"ckpt_path={es['checkpoint']}"), tmp_path / "x")
     with pytest.raises(InputError, match="grid must be an integer ≥ 1"):
-        landscape(_cfg(f"ckpt_path={es['checkpoint']}", "grid=0"))
+        landscape(_cfg(f"ckpt_path={es['checkpoint']}", "grid=0"), tmp_path / "x")
     pgen, _ = fit_run("experiment=pgen_cartpole", run_dir=tmp_path / "pgen")
     with pytest.raises(InputError, match="dims must be two different latent dimensions"):
-        landscape(_cfg(f"ckpt_path={pgen['checkpoint']}", "dims=[0,2]", f"out={tmp_path / 'y'}"))
-    proc = subprocess.run([sys.executable, "-m", "genpolicy.landscape", f"ckpt_path={es['checkpoint']}",
-                           f"out={tmp_path / 'z'}"], capture_output=True, text=True, timeout=120)
+        landscape(_cfg(f"ckpt_path={pgen['checkpoint']}", "dims=[0,2]"), tmp_path / "y")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.landscape",
+            f"ckpt_path={es['checkpoint']}",
+            f"hydra.run.dir={tmp_path / 'z'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "no latent space" in proc.stderr
     assert not (tmp_path / "z").exists()

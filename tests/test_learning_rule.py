@@ -45,13 +45,14 @@ def _assert_same(a, b, atol=1e-10, cols=None):
 
 # --- a plain reference: one copy, loops over neurons and edges (layered graphs) -----------------------
 
+
 def _unpack(row, h=8, s=1):
     """The genome row as each cell's (W_s, b_s, W_o, b_o), read independently of RuleLayout."""
     cells, at = {}, 0
     for name, i, o in (("reward", 6, s), ("node", 5 + s, s + 2), ("connection", 12 + s, s + 1)):
         mats = []
         for r, c in ((h + i, h), (1, h), (h + i, o), (1, o)):
-            mats.append(row[at:at + r * c].reshape(r, c))
+            mats.append(row[at : at + r * c].reshape(r, c))
             at += r * c
         cells[name] = mats
     assert at == row.numel()
@@ -148,14 +149,22 @@ def test_matches_loop_reference(dense):
     for c in range(b):
         rule = _unpack(genome[c])
         w, bias, sigma = w0[c].clone(), b0[c].clone(), s0[c].clone()
-        st = {"reward": torch.zeros(1, 8, dtype=F64), "node": torch.zeros(g.num_neurons, 8, dtype=F64),
-              "edge": torch.zeros(g.num_edges, 8, dtype=F64)}
+        st = {
+            "reward": torch.zeros(1, 8, dtype=F64),
+            "node": torch.zeros(g.num_neurons, 8, dtype=F64),
+            "edge": torch.zeros(g.num_edges, 8, dtype=F64),
+        }
         for t in range(steps):
             a = _reference_step(sizes, rule, w, bias, sigma, st, obs[t, c], noise[t, c], rewards[t, c])
             torch.testing.assert_close(actions[t, c], a, atol=1e-12, rtol=0)
-        for got, want in ((actor.weights[c], w), (actor.biases[c], bias), (actor.sigmas[c], sigma),
-                          (actor.reward_state[c], st["reward"]), (actor.node_state[c], st["node"]),
-                          (actor.edge_state[c], st["edge"])):
+        for got, want in (
+            (actor.weights[c], w),
+            (actor.biases[c], bias),
+            (actor.sigmas[c], sigma),
+            (actor.reward_state[c], st["reward"]),
+            (actor.node_state[c], st["node"]),
+            (actor.edge_state[c], st["edge"]),
+        ):
             torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
     assert not torch.equal(actor.weights, w0)
 
@@ -172,7 +181,9 @@ def test_dense_path_equals_pyg_path():
     assert d.dense and not p.dense
     torch.testing.assert_close(act_d, act_p, atol=1e-10, rtol=0)
     _assert_same(d, p)
-    assert (d.weights - LearningActor(g, RuleLayout(), genome, torch.Generator().manual_seed(7)).weights).abs().max() > 0
+    assert (
+        d.weights - LearningActor(g, RuleLayout(), genome, torch.Generator().manual_seed(7)).weights
+    ).abs().max() > 0
 
 
 def test_pyg_path_on_permuted_edges_equals_dense():
@@ -183,32 +194,51 @@ def test_pyg_path_on_permuted_edges_equals_dense():
     assert g.layer_sizes is None
     genome = _genome(b)
     dense = LearningActor(lay, RuleLayout(), genome, torch.Generator().manual_seed(2), sigma_init=0.1)
-    shuffled = LearningActor(g, RuleLayout(), genome, torch.Generator().manual_seed(2), weights=dense.weights[:, perm],
-                             biases=dense.biases, sigmas=dense.sigmas)
+    shuffled = LearningActor(
+        g,
+        RuleLayout(),
+        genome,
+        torch.Generator().manual_seed(2),
+        weights=dense.weights[:, perm],
+        biases=dense.biases,
+        sigmas=dense.sigmas,
+    )
     assert not shuffled.dense
     obs, rewards, noise = _episode(5, b, 3, lay.num_neurons)
-    torch.testing.assert_close(_run(dense, obs, rewards, noise), _run(shuffled, obs, rewards, noise), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        _run(dense, obs, rewards, noise), _run(shuffled, obs, rewards, noise), atol=1e-10, rtol=0
+    )
     _assert_same(shuffled, dense, cols=perm)
 
 
 @pytest.mark.parametrize("dense", [True, False])
 def test_steps_move_at_most_lr_and_clamp(dense):
     g, b = ActorGraph.layered([3, 8, 8, 1]), 6
-    actor = LearningActor(g, RuleLayout(), _genome(b, std=1.5), torch.Generator().manual_seed(1), sigma_init=0.05,
-                          dense=dense)
+    actor = LearningActor(
+        g, RuleLayout(), _genome(b, std=1.5), torch.Generator().manual_seed(1), sigma_init=0.05, dense=dense
+    )
     obs, rewards, _ = _episode(15, b, 3)
     for t in range(15):
         before = [actor.weights.clone(), actor.biases.clone(), actor.sigmas.clone()]
         actor.act(obs[t])
         actor.learn(rewards[t])
-        for x, y in zip(before, (actor.weights, actor.biases, actor.sigmas)):
+        for x, y in zip(before, (actor.weights, actor.biases, actor.sigmas), strict=True):
             assert (x - y).abs().max() <= LR + 1e-12
     # tight limits: values saturate at them
     wl, sl = 0.03, 0.02
     u = lambda n, lim: (torch.rand(b, n, generator=torch.Generator().manual_seed(n), dtype=F64) * 2 - 1) * lim  # noqa: E731
-    actor = LearningActor(g, RuleLayout(), _genome(b, std=3.0), torch.Generator().manual_seed(1), weight_limit=wl,
-                          sigma_limit=sl, weights=u(g.num_edges, wl), biases=u(g.num_neurons, wl),
-                          sigmas=u(g.num_neurons, sl).abs(), dense=dense)
+    actor = LearningActor(
+        g,
+        RuleLayout(),
+        _genome(b, std=3.0),
+        torch.Generator().manual_seed(1),
+        weight_limit=wl,
+        sigma_limit=sl,
+        weights=u(g.num_edges, wl),
+        biases=u(g.num_neurons, wl),
+        sigmas=u(g.num_neurons, sl).abs(),
+        dense=dense,
+    )
     _run(actor, obs, rewards)
     assert actor.weights.abs().max() <= wl and actor.biases.abs().max() <= wl
     assert actor.sigmas.min() >= 0 and actor.sigmas.max() <= sl
@@ -224,20 +254,33 @@ def test_copies_are_independent_and_select(dense):
     w0, b0, s0 = together.weights.clone(), together.biases.clone(), together.sigmas.clone()
     acts = _run(together, obs, rewards, noise)
     for c in range(b):
-        one = LearningActor(g, RuleLayout(), genome[c:c + 1], torch.Generator(), weights=w0[c:c + 1],
-                            biases=b0[c:c + 1], sigmas=s0[c:c + 1], dense=dense)
-        torch.testing.assert_close(_run(one, obs[:, c:c + 1], rewards[:, c:c + 1], noise[:, c:c + 1]),
-                                   acts[:, c:c + 1], atol=1e-12, rtol=0)
+        one = LearningActor(
+            g,
+            RuleLayout(),
+            genome[c : c + 1],
+            torch.Generator(),
+            weights=w0[c : c + 1],
+            biases=b0[c : c + 1],
+            sigmas=s0[c : c + 1],
+            dense=dense,
+        )
+        torch.testing.assert_close(
+            _run(one, obs[:, c : c + 1], rewards[:, c : c + 1], noise[:, c : c + 1]),
+            acts[:, c : c + 1],
+            atol=1e-12,
+            rtol=0,
+        )
         for k in STATE:
-            torch.testing.assert_close(getattr(one, k), getattr(together, k)[c:c + 1], atol=1e-12, rtol=0)
+            torch.testing.assert_close(getattr(one, k), getattr(together, k)[c : c + 1], atol=1e-12, rtol=0)
     # select: 2 steps, keep copies [2, 0], 2 more steps == rows [2, 0] of the full run
     part = LearningActor(g, RuleLayout(), genome, torch.Generator(), weights=w0, biases=b0, sigmas=s0, dense=dense)
     _run(part, obs[:2], rewards[:2], noise[:2])
     keep = torch.tensor([2, 0])
     part.select(keep)
     assert part.num_copies == 2
-    torch.testing.assert_close(_run(part, obs[2:, keep], rewards[2:, keep], noise[2:, keep]), acts[2:, keep],
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        _run(part, obs[2:, keep], rewards[2:, keep], noise[2:, keep]), acts[2:, keep], atol=1e-12, rtol=0
+    )
     for k in STATE:
         torch.testing.assert_close(getattr(part, k), getattr(together, k)[keep], atol=1e-12, rtol=0)
     part.select(torch.tensor([False, True]))
@@ -285,8 +328,16 @@ def test_float32_close_to_float64(dense):
     genome = _genome(b)
     obs, rewards, noise = _episode(4, b, 3, g.num_neurons)
     a64 = LearningActor(g, RuleLayout(), genome, torch.Generator().manual_seed(0), sigma_init=0.2, dense=dense)
-    a32 = LearningActor(g, RuleLayout(), genome.float(), torch.Generator(), weights=a64.weights, biases=a64.biases,
-                        sigmas=a64.sigmas, dense=dense)
+    a32 = LearningActor(
+        g,
+        RuleLayout(),
+        genome.float(),
+        torch.Generator(),
+        weights=a64.weights,
+        biases=a64.biases,
+        sigmas=a64.sigmas,
+        dense=dense,
+    )
     act64, act32 = _run(a64, obs, rewards, noise), _run(a32, obs.float(), rewards.float(), noise.float())
     assert act32.dtype == torch.float32 and a32.weights.dtype == torch.float32
     torch.testing.assert_close(act32.double(), act64, atol=1e-4, rtol=0)
@@ -297,11 +348,12 @@ def test_float32_close_to_float64(dense):
 @pytest.mark.parametrize("dense", [True, False])
 def test_zero_genome_changes_nothing(dense):
     g, b = ActorGraph.layered([3, 8, 8, 1]), 2
-    actor = LearningActor(g, RuleLayout(), torch.zeros(b, 520, dtype=F64), torch.Generator().manual_seed(0),
-                          sigma_init=0.1, dense=dense)
+    actor = LearningActor(
+        g, RuleLayout(), torch.zeros(b, 520, dtype=F64), torch.Generator().manual_seed(0), sigma_init=0.1, dense=dense
+    )
     before = [actor.weights.clone(), actor.biases.clone(), actor.sigmas.clone()]
     _run(actor, *_episode(5, b, 3)[:2])
-    for x, y in zip(before, (actor.weights, actor.biases, actor.sigmas)):
+    for x, y in zip(before, (actor.weights, actor.biases, actor.sigmas), strict=True):
         assert torch.equal(x, y)
     assert not actor.edge_state.any() and not actor.node_state.any()
 

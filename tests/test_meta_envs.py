@@ -18,15 +18,19 @@ def _wrap(x):
 
 # --- the single pendulum
 
+
 def _hand_rk4_pendulum(th, om, tau, dt=0.05, d=0.1):
     def f(t, w):
         return w, -G * math.sin(t) + tau - d * w
+
     k1 = f(th, om)
     k2 = f(th + dt / 2 * k1[0], om + dt / 2 * k1[1])
     k3 = f(th + dt / 2 * k2[0], om + dt / 2 * k2[1])
     k4 = f(th + dt * k3[0], om + dt * k3[1])
-    return (th + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0]),
-            om + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1]))
+    return (
+        th + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0]),
+        om + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1]),
+    )
 
 
 def test_pendulum_step_is_one_rk4_step_of_the_ode():
@@ -121,6 +125,7 @@ def test_select_keeps_the_chosen_copies(cls):
 
 # --- the double pendulum's physics
 
+
 def _lagrangian(x, m1=1.0, m2=1.0, l1=1.0, l2=1.0):
     t1, t2, w1, w2 = x
     T = 0.5 * (m1 + m2) * l1**2 * w1**2 + 0.5 * m2 * l2**2 * w2**2 + m2 * l1 * l2 * w1 * w2 * torch.cos(t1 - t2)
@@ -172,8 +177,9 @@ def test_torque_enters_through_the_inverse_mass_matrix():
 
 
 def test_energy_is_conserved_without_torque_and_damping():
-    s0 = torch.tensor([[0.5, -0.3, 0.0, 0.0], [1.0, 0.5, 0.5, -0.5], [1.2, -1.0, 0.3, 0.0], [0.3, 1.5, 1.0, 1.0]],
-                      dtype=F64)
+    s0 = torch.tensor(
+        [[0.5, -0.3, 0.0, 0.0], [1.0, 0.5, 0.5, -0.5], [1.2, -1.0, 0.3, 0.0], [0.3, 1.5, 1.0, 1.0]], dtype=F64
+    )
     env = MetaDoublePendulum(4, damping=0.0)
     env.dt = 0.01  # RK4 itself damps ~1 % of the energy per 2000 steps at dt 0.05; check the physics, not that
     env.reset_to(s0)
@@ -209,6 +215,7 @@ def test_damping_and_torque_kwargs():
 
 # --- the batch interface
 
+
 @pytest.mark.parametrize("cls", [MetaPendulum, MetaDoublePendulum])
 def test_batch_steps_like_single_copies(cls):
     g = torch.Generator().manual_seed(4)
@@ -220,9 +227,9 @@ def test_batch_steps_like_single_copies(cls):
     out = [batch.step(a) for a in actions]
     for i in range(n):
         one = cls(1)
-        one.reset_to(s0[i:i + 1])
+        one.reset_to(s0[i : i + 1])
         for t in range(steps):
-            obs, rew, _, _ = one.step(actions[t, i:i + 1])
+            obs, rew, _, _ = one.step(actions[t, i : i + 1])
             torch.testing.assert_close(obs[0], out[t][0][i], rtol=0, atol=1e-6)
             torch.testing.assert_close(rew[0], out[t][1][i], rtol=0, atol=1e-10)
 
@@ -232,8 +239,8 @@ def test_reward_range_and_bounded_observations(cls, top):
     g = torch.Generator().manual_seed(5)
     n = 256
     s0 = torch.rand(n, cls.state_dim, generator=g, dtype=F64) * 2 - 1
-    s0[:, :cls.links] *= math.pi
-    s0[:, cls.links:] *= 10  # the whole speed range
+    s0[:, : cls.links] *= math.pi
+    s0[:, cls.links :] *= 10  # the whole speed range
     env = cls(n)
     obs = env.reset_to(s0)
     for _ in range(100):
@@ -241,9 +248,9 @@ def test_reward_range_and_bounded_observations(cls, top):
         assert obs.abs().max() <= 1.0
         obs, rew, _, _ = env.step(torch.rand(n, 1, generator=g) * 2 - 1)
         assert (rew >= 0).all() and (rew <= top).all()
-        torch.testing.assert_close(rew, (1 - torch.cos(env.state[:, :cls.links])).sum(1))
+        torch.testing.assert_close(rew, (1 - torch.cos(env.state[:, : cls.links])).sum(1))
     upright = torch.zeros(1, cls.state_dim, dtype=F64)
-    upright[:, :cls.links] = math.pi
+    upright[:, : cls.links] = math.pi
     env = cls(1)
     env.reset_to(upright)
     assert env.step(torch.zeros(1, 1))[1].item() == pytest.approx(top, abs=1e-9)

@@ -42,8 +42,9 @@ def test_fast_path_equals_learning_actor():
         s, sample, out = act_layered(SIZES, *state[:3], minor(obs), minor(eps))
         torch.testing.assert_close(out[-1:].t(), actions, atol=1e-6, rtol=0)
         state = learn_layered(SIZES, lay, 0.01, 4.0, 1.0, minor(genome), *state, minor(obs), s, sample, out, r)
-    for mine, theirs in zip(state, (ref.weights, ref.biases, ref.sigmas, ref.reward_state, ref.node_state,
-                                    ref.edge_state)):
+    for mine, theirs in zip(
+        state, (ref.weights, ref.biases, ref.sigmas, ref.reward_state, ref.node_state, ref.edge_state), strict=True
+    ):
         torch.testing.assert_close(mine, minor(theirs), atol=1e-6, rtol=0)
 
 
@@ -82,7 +83,9 @@ def test_frozen_actors_keep_their_weights_and_learning_changes_returns():
     b = ev.evaluate(policy.bind, rule, 2, torch.tensor([7, 8])).returns
     ev.close()
     frozen(torch.zeros(1, 1, 3))
-    frozen.observe(torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.bool), torch.ones(1, dtype=torch.bool))
+    frozen.observe(
+        torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.bool), torch.ones(1, dtype=torch.bool)
+    )
     assert torch.equal(frozen.state[0], w0)
     assert not torch.equal(a, b)
 
@@ -104,10 +107,25 @@ def test_ga_children_all_differ_and_first_generation_is_random():
 
 def _fit(tmp_path, *extra):
     fast = [] if "policy=mlp" in extra else ["policy.compile=false"]
-    cmd = [sys.executable, "-m", "genpolicy.fit", "experiment=metarl_pendulum", "generations=2", "strategy.popsize=24",
-           "strategy.truncation=4", "strategy.elite_candidates=2", "strategy.elite_episodes=2",
-           "env.max_episode_steps=60", "final_eval_episodes=3", "method.eval_episodes=2", *fast,
-           "logger=none", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genpolicy.fit",
+        "experiment=metarl_pendulum",
+        "generations=2",
+        "strategy.popsize=24",
+        "strategy.truncation=4",
+        "strategy.elite_candidates=2",
+        "strategy.elite_episodes=2",
+        "env.max_episode_steps=60",
+        "final_eval_episodes=3",
+        "method.eval_episodes=2",
+        *fast,
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={tmp_path}",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -116,34 +134,69 @@ def test_tiny_evolution_and_evaluate_report(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["generations"] == 2 and 0 <= summary["eval_return_mean"] <= 2 * 60
-    trace = tmp_path / "trace.json"
-    ev = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "episodes=4",
-                         f"trace={trace}"], capture_output=True, text=True, timeout=300)
+    trace = tmp_path / "ev" / "trace.json"
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genpolicy.evaluate",
+            f"ckpt_path={summary['checkpoint']}",
+            "episodes=4",
+            "trace=true",
+            f"hydra.run.dir={trace.parent}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ev.returncode == 0, ev.stderr[-2000:]
     line = json.loads(ev.stdout.strip().splitlines()[-1])
-    for key in ("eval_return_mean", "last_quarter_return_mean", "frozen_return_mean",
-                "frozen_last_quarter_return_mean", "random_rule_return_mean"):
+    for key in (
+        "eval_return_mean",
+        "last_quarter_return_mean",
+        "frozen_return_mean",
+        "frozen_last_quarter_return_mean",
+        "random_rule_return_mean",
+    ):
         assert 0 <= line[key] <= 2 * 60, key
     assert line["last_quarter_return_mean"] <= line["eval_return_mean"]
     curves = json.loads(trace.read_text())["reward_per_step"]
     assert set(curves) == {"eval", "frozen", "random_rule"} and len(curves["eval"]) == 60
     assert abs(sum(curves["eval"]) - line["eval_return_mean"]) < 1e-6 * 60
-    rest = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}",
-                           "episodes=2", "start=rest"], capture_output=True, text=True, timeout=300)
+    rest = subprocess.run(
+        [sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "episodes=2", "start=rest"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rest.returncode == 0 and json.loads(rest.stdout.strip().splitlines()[-1])["start"] == "rest"
-    bad = subprocess.run([sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}",
-                          "start=fly"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "genpolicy.evaluate", f"ckpt_path={summary['checkpoint']}", "start=fly"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "start must be one of kick, rest" in bad.stderr
 
 
-@pytest.mark.parametrize("override, message", [
-    (["env.max_episode_steps=0"], "max_episode_steps (the lifetime) must be an integer ≥ 1"),
-    (["policy.hidden=[8]", "policy.edge_index=[[0,1,2,3,0],[3,3,3,4,4]]", "policy.num_nodes=5", "policy.dense=true"],
-     "needs a layered actor"),
-    (["policy.edge_index=[[0,1],[2,2]]", "policy.num_nodes=3"], "does not fit the env"),
-    (["policy=mlp"], "needs policy=metarl"),
-    (["env.id=MetaPendulm-v0"], "did you mean MetaPendulum-v0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["env.max_episode_steps=0"], "max_episode_steps (the lifetime) must be an integer ≥ 1"),
+        (
+            [
+                "policy.hidden=[8]",
+                "policy.edge_index=[[0,1,2,3,0],[3,3,3,4,4]]",
+                "policy.num_nodes=5",
+                "policy.dense=true",
+            ],
+            "needs a layered actor",
+        ),
+        (["policy.edge_index=[[0,1],[2,2]]", "policy.num_nodes=3"], "does not fit the env"),
+        (["policy=mlp"], "needs policy=metarl"),
+        (["env.id=MetaPendulm-v0"], "did you mean MetaPendulum-v0"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, override, message):
     out = _fit(tmp_path / "bad", *override)
     assert out.returncode == 2, out.stderr[-1500:]

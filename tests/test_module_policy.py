@@ -6,12 +6,12 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from toy_modules import LSTMNet, RewardBias, TinyNet, WrongSize
 
 from genpolicy.envs import EnvSpec
 from genpolicy.policies import MLP, ModulePolicy, PopulationPolicy
 from genpolicy.policies.module import RecurrentModuleActor
 from genpolicy.rollout import PopulationEvaluator
+from toy_modules import LSTMNet, RewardBias, TinyNet, WrongSize
 
 NEVER = 10**9  # compact_min that never compacts
 
@@ -31,8 +31,16 @@ def _pair(spec, hidden=(16, 16), obs_norm=True):
 
 def _module_policy(spec, module, **kwargs):
     torch.manual_seed(0)
-    return ModulePolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
-                        module=module, obs_norm=False, **kwargs)
+    return ModulePolicy(
+        spec.obs_dim,
+        spec.action_kind,
+        spec.action_dim,
+        spec.action_low,
+        spec.action_high,
+        module=module,
+        obs_norm=False,
+        **kwargs,
+    )
 
 
 def _evaluate(spec, bind, params, episodes, seeds, max_steps=None, **kwargs):
@@ -70,8 +78,15 @@ def test_generic_path_acts_like_the_fused_mlp(env_id):
     params = (fused.initial_parameters() + 0.5 * torch.randn(6, fused.num_params)).double()  # (M, D)
     obs = 2 * torch.randn(6, 5, spec.obs_dim)  # (M, B, obs_dim)
     torch.testing.assert_close(generic.act(params, obs), fused.act(params, obs), rtol=1e-12, atol=1e-12)
-    chunked = ModulePolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high,
-                           module=generic.net, vmap_chunk_size=4)
+    chunked = ModulePolicy(
+        spec.obs_dim,
+        spec.action_kind,
+        spec.action_dim,
+        spec.action_low,
+        spec.action_high,
+        module=generic.net,
+        vmap_chunk_size=4,
+    )
     chunked.norm.load_state_dict(generic.norm.state_dict())
     torch.testing.assert_close(chunked.act(params, obs), fused.act(params, obs), rtol=1e-12, atol=1e-12)
 

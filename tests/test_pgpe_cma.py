@@ -70,10 +70,20 @@ def pgpe(**kw) -> PGPE:
 
 def test_pgpe_defaults_and_initial_stdev():
     s = PGPE()
-    assert (s.popsize, s.optim.name, s.optim.lr, s.optim.max_speed, s.optim.momentum) == (100, "clipup", 0.1125,
-                                                                                            0.15, 0.9)
-    assert (s.stdev_lr, s.radius_init, s.stdev_max_change, s.shaping, s.env_pairs) == (0.1, 2.25, 0.2,
-                                                                                       "centered_ranks", 2)
+    assert (s.popsize, s.optim.name, s.optim.lr, s.optim.max_speed, s.optim.momentum) == (
+        100,
+        "clipup",
+        0.1125,
+        0.15,
+        0.9,
+    )
+    assert (s.stdev_lr, s.radius_init, s.stdev_max_change, s.shaping, s.env_pairs) == (
+        0.1,
+        2.25,
+        0.2,
+        "centered_ranks",
+        2,
+    )
     s.initialize(torch.zeros(9))
     torch.testing.assert_close(s.stdev, torch.full((9,), 2.25 / 3))  # radius/√D: ‖σ‖ = radius
     assert math.isclose(float(s.stdev.norm()), 2.25, rel_tol=1e-6)
@@ -83,13 +93,24 @@ def test_pgpe_defaults_and_initial_stdev():
     assert s.metrics() == {"pgpe/stdev_mean": pytest.approx(0.2)}
 
 
-@pytest.mark.parametrize("kw, key", [
-    ({"popsize": 15}, "popsize"), ({"popsize": 0}, "popsize"), ({"radius_init": 1.0}, "radius_init"),
-    ({"stdev_init": None}, "radius_init"), ({"stdev_init": -0.1}, "stdev_init"), ({"stdev_lr": 0}, "stdev_lr"),
-    ({"stdev_max_change": 1.5}, "stdev_max_change"), ({"stdev_min": 0.5, "stdev_max": 0.1}, "stdev_min"),
-    ({"shaping": "ranks"}, "shaping"), ({"optimizer": "rmsprop"}, "optimizer"), ({"lr": 0}, "lr"),
-    ({"max_speed": -1.0}, "max_speed"), ({"momentum": 1.0}, "momentum"),
-])
+@pytest.mark.parametrize(
+    "kw, key",
+    [
+        ({"popsize": 15}, "popsize"),
+        ({"popsize": 0}, "popsize"),
+        ({"radius_init": 1.0}, "radius_init"),
+        ({"stdev_init": None}, "radius_init"),
+        ({"stdev_init": -0.1}, "stdev_init"),
+        ({"stdev_lr": 0}, "stdev_lr"),
+        ({"stdev_max_change": 1.5}, "stdev_max_change"),
+        ({"stdev_min": 0.5, "stdev_max": 0.1}, "stdev_min"),
+        ({"shaping": "ranks"}, "shaping"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"lr": 0}, "lr"),
+        ({"max_speed": -1.0}, "max_speed"),
+        ({"momentum": 1.0}, "momentum"),
+    ],
+)
 def test_pgpe_bad_hyper_parameters_name_the_key(kw, key):
     with pytest.raises(ValueError, match=key):
         pgpe(**kw)
@@ -228,10 +249,17 @@ def paper_defaults(n: int) -> dict[str, float]:
     c_cov = (1 / mu_eff) * 2 / (n + 2**0.5) ** 2 + (1 - 1 / mu_eff) * min(1, (2 * mu_eff - 1) / ((n + 2) ** 2 + mu_eff))
     c_cov_sep = (n + 2) / 3 * c_cov
     c_sigma = (mu_eff + 2) / (n + mu_eff + 3)
-    return {"popsize": lam, "mu": mu, "mu_eff": mu_eff, "c_sigma": c_sigma,
-            "d_sigma": 1 + 2 * max(0, ((mu_eff - 1) / (n + 1)) ** 0.5 - 1) + c_sigma, "c_c": 4 / (n + 4),
-            "c_1": c_cov_sep / mu_eff, "c_mu": c_cov_sep * (1 - 1 / mu_eff),
-            "chi": n**0.5 * (1 - 1 / (4 * n) + 1 / (21 * n * n))}
+    return {
+        "popsize": lam,
+        "mu": mu,
+        "mu_eff": mu_eff,
+        "c_sigma": c_sigma,
+        "d_sigma": 1 + 2 * max(0, ((mu_eff - 1) / (n + 1)) ** 0.5 - 1) + c_sigma,
+        "c_c": 4 / (n + 4),
+        "c_1": c_cov_sep / mu_eff,
+        "c_mu": c_cov_sep * (1 - 1 / mu_eff),
+        "chi": n**0.5 * (1 - 1 / (4 * n) + 1 / (21 * n * n)),
+    }
 
 
 @pytest.mark.parametrize("n, lam", [(2, 6), (10, 10), (100, 17), (1000, 24), (10_000, 31)])
@@ -250,9 +278,17 @@ def test_sep_cma_defaults_match_the_paper(n, lam):
     assert s.metrics() == {"cma/sigma": 0.5, "cma/c_mean": 1.0}
 
 
-@pytest.mark.parametrize("kw, key", [({"popsize": 1}, "popsize"), ({"popsize": 2.5}, "popsize"),
-                                     ({"popsize": True}, "popsize"), ({"sigma_init": 0.0}, "sigma_init"),
-                                     ({"sigma_init": -1}, "sigma_init"), ({"sigma_init": "big"}, "sigma_init")])
+@pytest.mark.parametrize(
+    "kw, key",
+    [
+        ({"popsize": 1}, "popsize"),
+        ({"popsize": 2.5}, "popsize"),
+        ({"popsize": True}, "popsize"),
+        ({"sigma_init": 0.0}, "sigma_init"),
+        ({"sigma_init": -1}, "sigma_init"),
+        ({"sigma_init": "big"}, "sigma_init"),
+    ],
+)
 def test_sep_cma_bad_hyper_parameters_name_the_key(kw, key):
     with pytest.raises(ValueError, match=key):
         SepCMAES(**kw)
@@ -343,8 +379,9 @@ def test_sep_cma_state_round_trip_continues_identically():
     run(s, centre, opt, sched, sphere, range(3, 6))
     run(other, centre2, opt2, sched2, sphere, range(3, 6))
     for key, value in s.state_dict().items():
-        assert (torch.equal(value, other.state_dict()[key]) if torch.is_tensor(value)
-                else value == other.state_dict()[key]), key
+        assert (
+            torch.equal(value, other.state_dict()[key]) if torch.is_tensor(value) else value == other.state_dict()[key]
+        ), key
     assert torch.equal(centre.detach(), centre2.detach())
 
 

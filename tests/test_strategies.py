@@ -7,18 +7,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_fit
 from hydra.utils import instantiate
 from torch import nn
 
+from conftest import compose_fit
 from genpolicy._configs import config_dir
-from genpolicy.population import STRATEGIES, CEM, GeneticAlgorithm, update
+from genpolicy.population import CEM, STRATEGIES, GeneticAlgorithm, update
 
 D = 12
 TARGET = 0.3 * torch.linspace(-1, 1, D)
-SMALL = {"ga": ("strategy.truncation=6", "strategy.elite_candidates=4", "strategy.elite_episodes=2"),
-         "cem": ("strategy.elite=6",),
-         "pgpe": ("strategy.lr=0.02", "strategy.max_speed=0.04", "strategy.radius_init=0.5")}  # ClipUp: steps ~ lr
+SMALL = {
+    "ga": ("strategy.truncation=6", "strategy.elite_candidates=4", "strategy.elite_episodes=2"),
+    "cem": ("strategy.elite=6",),
+    "pgpe": ("strategy.lr=0.02", "strategy.max_speed=0.04", "strategy.radius_init=0.5"),
+}  # ClipUp: steps ~ lr
 
 
 def objective(x: torch.Tensor) -> torch.Tensor:  # (k, D) → (k,), maximised at TARGET
@@ -38,8 +40,15 @@ class Search:
     def generation(self, seed: int, fitness=None) -> dict:
         members = self.strategy.ask(seed)
         f = objective(members.rows(torch.arange(len(members)))) if fitness is None else fitness(members)
-        return update(self.strategy, self.centre, self.optimizer, self.scheduler, f, seed,
-                      lambda candidates, episodes: objective(candidates.rows(torch.arange(len(candidates)))))
+        return update(
+            self.strategy,
+            self.centre,
+            self.optimizer,
+            self.scheduler,
+            f,
+            seed,
+            lambda candidates, episodes: objective(candidates.rows(torch.arange(len(candidates)))),
+        )
 
     def error(self) -> float:
         return -float(objective(self.centre.detach()[None]))
@@ -140,14 +149,17 @@ def test_sparse_mutation_changes_about_that_fraction_of_elements():
     assert 0.08 < frac < 0.12
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: GeneticAlgorithm(popsize=8, truncation=9), "truncation"),
-    (lambda: GeneticAlgorithm(mutation_std=0), "mutation_std"),
-    (lambda: GeneticAlgorithm(mutation_prob=1.5), "mutation_prob"),
-    (lambda: CEM(popsize=8, elite=9), "elite"),
-    (lambda: CEM(std_schedule="bogus"), "std_schedule"),
-    (lambda: CEM(smoothing=0), "smoothing"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: GeneticAlgorithm(popsize=8, truncation=9), "truncation"),
+        (lambda: GeneticAlgorithm(mutation_std=0), "mutation_std"),
+        (lambda: GeneticAlgorithm(mutation_prob=1.5), "mutation_prob"),
+        (lambda: CEM(popsize=8, elite=9), "elite"),
+        (lambda: CEM(std_schedule="bogus"), "std_schedule"),
+        (lambda: CEM(smoothing=0), "smoothing"),
+    ],
+)
 def test_bad_hyperparameters_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()

@@ -87,8 +87,14 @@ def test_sigma_decay_and_state_round_trip():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"popsize": 7}, "even"), ({"sigma": 0.0}, "sigma"), ({"sigma": -1.0}, "sigma"),
-     ({"shaping": "bogus"}, "shaping"), ({"popsize": 1}, "popsize"), ({"sigma_decay": 1.5}, "sigma_decay")],
+    [
+        ({"popsize": 7}, "even"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"sigma": -1.0}, "sigma"),
+        ({"shaping": "bogus"}, "shaping"),
+        ({"popsize": 1}, "popsize"),
+        ({"sigma_decay": 1.5}, "sigma_decay"),
+    ],
 )
 def test_bad_hyperparameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

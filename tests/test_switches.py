@@ -3,16 +3,24 @@
 
 import numpy as np
 import pytest
-from conftest import compose_fit
 
+from conftest import compose_fit
 from genpolicy.fit import InputError
 from genpolicy.population import STRATEGIES
 
 POPULATION_METHODS = {"direct": None, "pgen": None, "es": ("gradient",), "ga": ("genetic",)}  # kinds accepted
 GRADIENT_METHODS = ("td3", "ddpg", "stgpv")
 ENVS = {"discrete": "cartpole", "box": "pendulum"}
-TINY_ROUNDS = ("method.round_steps=50", "data.warmup_steps=50", "data.batch_size=16", "data.train_every=10",
-               "policy.hidden=[16]", "method.critic_hidden=[16]", "data.capacity=200", "generations=1")
+TINY_ROUNDS = (
+    "method.round_steps=50",
+    "data.warmup_steps=50",
+    "data.batch_size=16",
+    "data.train_every=10",
+    "policy.hidden=[16]",
+    "method.critic_hidden=[16]",
+    "data.capacity=200",
+    "generations=1",
+)
 
 
 def legal(method: str, strategy: str) -> bool:

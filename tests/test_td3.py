@@ -6,17 +6,25 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import needs_cxx
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.fit import InputError, load_checkpoint
 from genpolicy.rollout.collector import StepCollector
 from genpolicy.rollout.exploration import GaussianNoise, OUNoise
 from genpolicy.rollout.replay import ReplayBuffer
-from conftest import needs_cxx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TINY_TD3 = ("generations=3", "method.round_steps=200", "data.warmup_steps=200", "data.batch_size=32",
-            "data.train_every=10", "policy.hidden=[32,32]", "method.critic_hidden=[32,32]", "data.capacity=1000")
+TINY_TD3 = (
+    "generations=3",
+    "method.round_steps=200",
+    "data.warmup_steps=200",
+    "data.batch_size=32",
+    "data.train_every=10",
+    "policy.hidden=[32,32]",
+    "method.critic_hidden=[32,32]",
+    "data.capacity=1000",
+)
 
 
 def test_replay_ring_wraps_and_samples_stored_transitions():
@@ -24,8 +32,13 @@ def test_replay_ring_wraps_and_samples_stored_transitions():
     for start in (0, 3, 6):  # 9 transitions into 5 slots
         n = 3
         v = torch.arange(start, start + n, dtype=torch.float32)
-        buf.add(obs=v[:, None].expand(n, 2), action=v[:, None], reward=v, next_obs=v[:, None].expand(n, 2) + 1,
-                terminated=torch.zeros(n))
+        buf.add(
+            obs=v[:, None].expand(n, 2),
+            action=v[:, None],
+            reward=v,
+            next_obs=v[:, None].expand(n, 2) + 1,
+            terminated=torch.zeros(n),
+        )
     assert len(buf) == 5 and buf.pos == 4
     assert sorted(buf.data["reward"].tolist()) == [4.0, 5.0, 6.0, 7.0, 8.0]  # the oldest 4 overwritten
     b = buf.sample(16, k=3, generator=torch.Generator().manual_seed(0))
@@ -35,8 +48,12 @@ def test_replay_ring_wraps_and_samples_stored_transitions():
     other.load_state_dict(buf.state_dict())
     assert all(torch.equal(other.data[k], buf.data[k]) for k in buf.data) and other.pos == buf.pos
     v = torch.arange(10, 17, dtype=torch.float32)  # more at once than the ring holds: the newest 5 stay
-    buf.add(obs=v[:, None].expand(7, 2), action=v[:, None], reward=v, next_obs=v[:, None].expand(7, 2), terminated=v * 0)
-    assert sorted(buf.data["reward"].tolist()) == [12.0, 13.0, 14.0, 15.0, 16.0] and buf.data["reward"][buf.pos] == 12  # next write: the oldest
+    buf.add(
+        obs=v[:, None].expand(7, 2), action=v[:, None], reward=v, next_obs=v[:, None].expand(7, 2), terminated=v * 0
+    )
+    assert (
+        sorted(buf.data["reward"].tolist()) == [12.0, 13.0, 14.0, 15.0, 16.0] and buf.data["reward"][buf.pos] == 12
+    )  # next write: the oldest
 
 
 def test_collector_stores_terminated_but_never_truncated_as_an_end():
@@ -67,20 +84,31 @@ def test_tiny_training(fit_run, algo):
     ckpt = load_checkpoint(summary["checkpoint"])
     sd = ckpt["state_dict"]
     assert int(sd["updates"]) == 600 - 200 + 10  # one update per env step from the end of warm-up
-    assert len([k for k in sd if k.startswith("critic.nets.") and k.endswith("layers.0.weight")]) == (2 if algo == "td3" else 1)
+    assert len([k for k in sd if k.startswith("critic.nets.") and k.endswith("layers.0.weight")]) == (
+        2 if algo == "td3" else 1
+    )
     assert not torch.equal(sd["actor.layers.0.weight"], sd["actor_target.layers.0.weight"])  # Polyak lags
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    losses = [float(r.split(",")[header.index("ddpg/critic_loss")]) for r in rows[1:]
-              if r.split(",")[header.index("ddpg/critic_loss")]]
+    losses = [
+        float(r.split(",")[header.index("ddpg/critic_loss")])
+        for r in rows[1:]
+        if r.split(",")[header.index("ddpg/critic_loss")]
+    ]
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
     assert "ReplayDataModule" in ckpt and ckpt["ReplayDataModule"]["collector"]["steps"] >= 600
 
 
 @pytest.mark.parametrize("experiment", ["ddpg_bipedal", "td3_bipedal", "td3_swingup"])
 def test_tiny_training_on_box2d_and_bullet(fit_run, experiment):
-    summary, _ = fit_run(f"experiment={experiment}", *TINY_TD3, "generations=1", "method.eval_episodes=1",
-                         "final_eval_episodes=1", "env.kwargs={}")
+    summary, _ = fit_run(
+        f"experiment={experiment}",
+        *TINY_TD3,
+        "generations=1",
+        "method.eval_episodes=1",
+        "final_eval_episodes=1",
+        "env.kwargs={}",
+    )
     assert summary["env_steps"] == 200 and summary["eval_episodes"] == 1
     assert summary["env"] in ("BipedalWalker-v3", "InvertedPendulumSwingupBulletEnv-v0")
 
@@ -99,7 +127,9 @@ def test_resume_continues_counters_and_optimisers(fit_run, tmp_path):
 def test_compiled_updates_keep_torchs_optimizer_state_for_an_eager_resume(fit_run, tmp_path):
     """method.compile=true steps Adam inside the graph on the optimizer's own state: the checkpoint holds
     torch's step count, and a resumed eager run continues it."""
-    first, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "generations=2", "method.compile=true", run_dir=tmp_path / "a")
+    first, _ = fit_run(
+        "experiment=td3_pendulum", *TINY_TD3, "generations=2", "method.compile=true", run_dir=tmp_path / "a"
+    )
     resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, f"resume={first['checkpoint']}", run_dir=tmp_path / "b")
     a, b = load_checkpoint(first["checkpoint"]), load_checkpoint(resumed["checkpoint"])
     updates = int(a["state_dict"]["updates"])
@@ -109,25 +139,34 @@ def test_compiled_updates_keep_torchs_optimizer_state_for_an_eager_resume(fit_ru
 
 
 def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
-    first, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "generations=2", "data.save_replay=true",
-                       run_dir=tmp_path / "a")
+    first, _ = fit_run(
+        "experiment=td3_pendulum", *TINY_TD3, "generations=2", "data.save_replay=true", run_dir=tmp_path / "a"
+    )
     a = load_checkpoint(first["checkpoint"])
     replay = a["ReplayDataModule"]["replay"]
     assert replay["size"] == 400 and replay["obs"].shape == (400, 3)  # every collected transition
-    resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, "data.save_replay=true",
-                         f"resume={first['checkpoint']}", run_dir=tmp_path / "b")
+    resumed, _ = fit_run(
+        "experiment=td3_pendulum",
+        *TINY_TD3,
+        "data.save_replay=true",
+        f"resume={first['checkpoint']}",
+        run_dir=tmp_path / "b",
+    )
     b = load_checkpoint(resumed["checkpoint"])
     assert int(b["state_dict"]["updates"]) == int(a["state_dict"]["updates"]) + 200  # updating from the first step
     assert b["ReplayDataModule"]["replay"]["size"] == 600
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (("env=cartpole",), "needs box actions"),
-    (("method.gamma=1.5",), "gamma must be in"),
-    (("data.batch_size=0",), "batch_size must be an integer"),
-    (("policy.obs_norm=true",), "obs_norm=false"),
-    (("data.noise=pink",), "exploration noise must be"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("env=cartpole",), "needs box actions"),
+        (("method.gamma=1.5",), "gamma must be in"),
+        (("data.batch_size=0",), "batch_size must be an integer"),
+        (("policy.obs_norm=true",), "obs_norm=false"),
+        (("data.noise=pink",), "exploration noise must be"),
+    ],
+)
 def test_bad_input(fit_run, overrides, message):
     with pytest.raises(InputError, match=message):
         fit_run("experiment=ddpg_pendulum", *TINY_TD3, *overrides)

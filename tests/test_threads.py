@@ -43,7 +43,9 @@ def test_a_larger_count_must_win_by_the_margin():
 def test_evaluator_restores_the_callers_thread_count():
     spec = EnvSpec.make("CartPole-v1")
     policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, hidden=(64, 64), obs_norm=False)
-    params = policy.initial_parameters() + 0.1 * torch.randn(256, policy.num_params, generator=torch.Generator().manual_seed(0))
+    params = policy.initial_parameters() + 0.1 * torch.randn(
+        256, policy.num_params, generator=torch.Generator().manual_seed(0)
+    )
     evaluator = PopulationEvaluator(spec, single_thread_below=0)  # always tune
     with torch_threads(2):
         evaluator.evaluate(policy.bind, params, 1, torch.arange(256))

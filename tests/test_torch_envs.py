@@ -35,9 +35,16 @@ def test_matches_gymnasium_step_by_step(env_id):
         starts.append(np.array(env.unwrapped.state, dtype=np.float64))
     obs = benv.reset_to(torch.tensor(np.stack(starts)))
     for i, env in enumerate(genvs):
-        np.testing.assert_allclose(obs[i].numpy(), env.unwrapped._get_obs() if hasattr(env.unwrapped, "_get_obs")
-                                   else np.asarray(env.unwrapped._get_ob() if hasattr(env.unwrapped, "_get_ob")
-                                                   else env.unwrapped.state, dtype=np.float32), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            obs[i].numpy(),
+            env.unwrapped._get_obs()
+            if hasattr(env.unwrapped, "_get_obs")
+            else np.asarray(
+                env.unwrapped._get_ob() if hasattr(env.unwrapped, "_get_ob") else env.unwrapped.state, dtype=np.float32
+            ),
+            rtol=1e-6,
+            atol=1e-6,
+        )
     done = np.zeros(N, dtype=bool)
     compared = 0
     for t in range(benv.max_episode_steps + 2):
@@ -65,7 +72,9 @@ def test_start_states_follow_gymnasium_bounds_and_seeds(env_id):
     env.reset(seeds)
     first = env.state.clone()
     gym_env = gym.make(env_id)
-    starts = np.stack([np.asarray(gym_env.reset(seed=i) and gym_env.unwrapped.state, dtype=np.float64) for i in range(2000)])
+    starts = np.stack(
+        [np.asarray(gym_env.reset(seed=i) and gym_env.unwrapped.state, dtype=np.float64) for i in range(2000)]
+    )
     lo, hi = starts.min(0), starts.max(0)
     s = first.numpy()
     span = np.maximum(hi - lo, 1e-9)
@@ -86,5 +95,5 @@ def test_cuda_batch_matches_cpu_batch(env_id):
     rng = np.random.default_rng(0)
     for _ in range(50):
         a = torch.as_tensor(_actions(env_id, rng, 64))
-        for x, y in zip(gpu.step(a.cuda()), cpu.step(a)):
+        for x, y in zip(gpu.step(a.cuda()), cpu.step(a), strict=True):
             torch.testing.assert_close(x.cpu(), y, rtol=1e-9, atol=1e-9)

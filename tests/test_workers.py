@@ -14,8 +14,9 @@ from genpolicy.rollout.workers import WorkerError
 def _setup(env_id, **spec_kwargs):
     spec = EnvSpec.make(env_id, **spec_kwargs)
     torch.manual_seed(0)
-    policy = PopulationPolicy(spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low,
-                              spec.action_high, hidden=(8,), obs_norm=False)
+    policy = PopulationPolicy(
+        spec.obs_dim, spec.action_kind, spec.action_dim, spec.action_low, spec.action_high, hidden=(8,), obs_norm=False
+    )
     params = policy.initial_parameters() + 0.3 * torch.randn(6, policy.num_params)
     return spec, policy, params
 
@@ -37,10 +38,13 @@ def test_workers_match_in_process_stepping():
         ev.close()
 
 
-@pytest.mark.parametrize("env_id, message", [
-    ("crashing_envs:CrashingCartPole-v0", "died with exit code 3 during step"),
-    ("crashing_envs:RaisingCartPole-v0", "simulator exploded"),
-])
+@pytest.mark.parametrize(
+    "env_id, message",
+    [
+        ("crashing_envs:CrashingCartPole-v0", "died with exit code 3 during step"),
+        ("crashing_envs:RaisingCartPole-v0", "simulator exploded"),
+    ],
+)
 def test_a_failing_worker_fails_the_generation_cleanly(env_id, message):
     spec, policy, params = _setup(env_id, vectorization="workers", workers=2)
     ev = PopulationEvaluator(spec)

@@ -1,33 +1,58 @@
-"""Hyper-parameter validation: one clear ValueError naming the parameter, the value and what is accepted."""
+"""Input validation: one clear error naming the parameter, the value and what is accepted.
+
+Every check raises :class:`InputError` (a ``ValueError``), which the command-line tools report as one
+line with exit code 2.
+"""
 
 from __future__ import annotations
 
 
+class InputError(ValueError):
+    """Bad user input: reported as one line, exit code 2."""
+
+
 def positive(name: str, value) -> float:
-    if not (isinstance(value, (int, float)) and value > 0):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0):
+        raise InputError(f"{name} must be > 0, got {value!r}")
     return float(value)
+
+
+def nonnegative(name: str, value) -> float:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
+        raise InputError(f"{name} must be ≥ 0, got {value!r}")
+    return float(value)
+
+
+def optional(check, name: str, value, *args):
+    """``None`` stays ``None`` (a null in the config: "automatic" or "off"); anything else goes through
+    ``check``, whose message then says null is accepted too."""
+    if value is None:
+        return None
+    try:
+        return check(name, value, *args)
+    except ValueError as err:
+        raise InputError(f"{err} (or null)") from None
 
 
 def decay(name: str, value) -> float:
     if not (isinstance(value, (int, float)) and 0 < value <= 1):
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+        raise InputError(f"{name} must be in (0, 1], got {value!r}")
     return float(value)
 
 
 def integer(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
     return int(value)
 
 
 def flag(name: str, value) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
+        raise InputError(f"{name} must be true or false, got {value!r}")
     return value
 
 
 def choice(name: str, value, options) -> str:
     if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+        raise InputError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
     return value

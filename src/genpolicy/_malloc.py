@@ -25,8 +25,10 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
         return False
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # glibc, not musl
-    except (OSError, AttributeError):
+    except OSError:
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc, not musl
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
+    )

@@ -32,18 +32,12 @@ import torch
 from torch import nn
 
 from genpolicy import _checks as check
+from genpolicy._io import atomic_path
 from genpolicy.api_batched import BatchReward, BatchRewardScorer, EnvScorer
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.population.openai_es import OpenAIES
 from genpolicy.population.protocol import Members, update
 from genpolicy.seeding import generation_seed
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 class EvolutionModule:
@@ -80,12 +74,17 @@ class EvolutionModule:
         docstring). ``episodes_per_member``, ``obs_norm``, ``action_mode`` and ``test_episodes`` are
         env-mode options (see :class:`~genpolicy.api_batched.EnvScorer`); ``threadcount`` and
         ``render_test`` only apply to ``reward_func``."""
-        given = [n for n, v in (("reward_func", reward_func), ("batch_reward_func", batch_reward_func),
-                                ("env", env)) if v is not None]
+        given = [
+            n
+            for n, v in (("reward_func", reward_func), ("batch_reward_func", batch_reward_func), ("env", env))
+            if v is not None
+        ]
         if len(given) != 1:
-            raise ValueError("give exactly one of reward_func (one member → float), batch_reward_func "
-                             f"(whole population → (P,)) or env (a gymnasium id or EnvSpec); got "
-                             f"{' and '.join(given) or 'none'}")
+            raise ValueError(
+                "give exactly one of reward_func (one member → float), batch_reward_func "
+                f"(whole population → (P,)) or env (a gymnasium id or EnvSpec); got "
+                f"{' and '.join(given) or 'none'}"
+            )
         model = params
         params = list(params.parameters() if isinstance(params, nn.Module) else params)
         if not params:
@@ -100,8 +99,18 @@ class EvolutionModule:
         check.choice("optimizer", optimizer, ("sgd", "adam"))
         self.params, self.reward_func = params, reward_func
         # the engine's OpenAI-ES and generation update, as fit runs them (plain SGD: no momentum)
-        self.strategy = OpenAIES(population_size, sigma, mirrored, shaping, sigma_decay, optimizer=optimizer,
-                                 lr=learning_rate, lr_decay=decay, momentum=0.0, weight_decay=weight_decay)
+        self.strategy = OpenAIES(
+            population_size,
+            sigma,
+            mirrored,
+            shaping,
+            sigma_decay,
+            optimizer=optimizer,
+            lr=learning_rate,
+            lr_decay=decay,
+            momentum=0.0,
+            weight_decay=weight_decay,
+        )
         device = torch.device("cuda" if cuda else params[0].device)
         self.shapes = [p.shape for p in params]
         self.centre = nn.Parameter(nn.utils.parameters_to_vector([p.detach() for p in params]).to(device))
@@ -115,8 +124,9 @@ class EvolutionModule:
         if batch_reward_func is not None:
             self.batched = BatchRewardScorer(batch_reward_func, self.shapes)
         elif env is not None:
-            self.batched = EnvScorer(model, env, self.strategy.env_pairs, episodes_per_member, obs_norm,
-                                     action_mode, test_episodes, device)
+            self.batched = EnvScorer(
+                model, env, self.strategy.env_pairs, episodes_per_member, obs_norm, action_mode, test_episodes, device
+            )
 
     # ------------------------------------------------------------------ helpers
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -178,10 +188,14 @@ class EvolutionModule:
                 continue
             test = self.test()
             self.history.append((self.iteration, test))
-            print(f"iter {self.iteration}: test reward {test:.2f} | population mean {float(rewards.mean()):.2f}"
-                  f" max {float(rewards.max()):.2f}", flush=True)
+            print(
+                f"iter {self.iteration}: test reward {test:.2f} | population mean {float(rewards.mean()):.2f}"
+                f" max {float(rewards.max()):.2f}",
+                flush=True,
+            )
             if self.save_path is not None:
-                _atomic_torch_save(self.weights, self.save_path)
+                with atomic_path(self.save_path) as tmp:
+                    torch.save(self.weights, tmp)
             if self.reward_goal is not None:
                 streak = streak + 1 if test >= self.reward_goal else 0
                 if streak >= self.consecutive:
@@ -189,13 +203,14 @@ class EvolutionModule:
                     break
         weights = self.weights
         with torch.no_grad():
-            for p, w in zip(self.params, weights):
+            for p, w in zip(self.params, weights, strict=True):
                 p.copy_(w.to(p.device))
         return weights
 
 
-def evolve(model: nn.Module, reward_func: Callable[..., float] | None, iterations: int, print_step: int = 10,
-           **kwargs) -> nn.Module:
+def evolve(
+    model: nn.Module, reward_func: Callable[..., float] | None, iterations: int, print_step: int = 10, **kwargs
+) -> nn.Module:
     """Evolve ``model`` in place with :class:`EvolutionModule` and return it."""
     EvolutionModule(model, reward_func, **kwargs).run(iterations, print_step)
     return model

@@ -62,11 +62,13 @@ class BatchRewardScorer:
         try:
             rewards = torch.as_tensor(np.asarray(out, dtype=np.float64))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"batch_reward_func must return {P} rewards as a (P,) tensor or array, got "
-                             f"{type(out).__name__} ({err})") from None
+            raise ValueError(
+                f"batch_reward_func must return {P} rewards as a (P,) tensor or array, got {type(out).__name__} ({err})"
+            ) from None
         if rewards.shape != (P,):
-            raise ValueError(f"batch_reward_func must return one reward per member, shape ({P},), got "
-                             f"{tuple(rewards.shape)}")
+            raise ValueError(
+                f"batch_reward_func must return one reward per member, shape ({P},), got {tuple(rewards.shape)}"
+            )
         return rewards
 
     def score(self, members: Members, gen_seed: int) -> torch.Tensor:
@@ -87,27 +89,50 @@ class EnvScorer:
     argmax (discrete) / tanh (box); ``"sample"`` draws actions from the generation's ``action`` stream.
     """
 
-    def __init__(self, model: nn.Module, env: str | EnvSpec, pairs: int, episodes: int = 1,
-                 obs_norm: bool = False, action_mode: str | None = None, test_episodes: int = 10,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        env: str | EnvSpec,
+        pairs: int,
+        episodes: int = 1,
+        obs_norm: bool = False,
+        action_mode: str | None = None,
+        test_episodes: int = 10,
+        device: torch.device | str = "cpu",
+    ) -> None:
         if not isinstance(model, nn.Module):
-            raise ValueError("env mode plays the module's forward: pass the nn.Module itself, not a list of "
-                             f"tensors (got {type(model).__name__})")
+            raise ValueError(
+                "env mode plays the module's forward: pass the nn.Module itself, not a list of "
+                f"tensors (got {type(model).__name__})"
+            )
         self.spec = env if isinstance(env, EnvSpec) else EnvSpec.make(env)
         self.episodes = check.integer("episodes_per_member", episodes)
         self.test_episodes = check.integer("test_episodes", test_episodes)
         self.pairs, self.device = int(pairs), torch.device(device)
         s = self.spec
-        self.policy = ModulePolicy(s.obs_dim, s.action_kind, s.action_dim, s.action_low, s.action_high,
-                                   module=copy.deepcopy(model), action_mode=action_mode,  # the user's stays as is
-                                   obs_norm=check.flag("obs_norm", obs_norm)).to(self.device)
+        self.policy = ModulePolicy(
+            s.obs_dim,
+            s.action_kind,
+            s.action_dim,
+            s.action_low,
+            s.action_high,
+            module=copy.deepcopy(model),
+            action_mode=action_mode,  # the user's stays as is
+            obs_norm=check.flag("obs_norm", obs_norm),
+        ).to(self.device)
         self.evaluator = PopulationEvaluator(s)
 
     def score(self, members: Members, gen_seed: int) -> torch.Tensor:
         act_gen = generator(gen_seed, "action", self.device)
         env_seeds = pair_env_seeds(gen_seed, len(members), self.episodes, self.pairs)
-        result = self.evaluator.evaluate(lambda p: self.policy.bind(p, act_gen), members, self.episodes, env_seeds,
-                                         self.device, obs_stats=self.policy.norm.enabled)
+        result = self.evaluator.evaluate(
+            lambda p: self.policy.bind(p, act_gen),
+            members,
+            self.episodes,
+            env_seeds,
+            self.device,
+            obs_stats=self.policy.norm.enabled,
+        )
         if result.obs_count:
             self.policy.norm.update(result.obs_sum, result.obs_sumsq, result.obs_count)
         return result.returns.mean(1)

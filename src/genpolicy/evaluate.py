@@ -1,12 +1,14 @@
-"""``python -m genpolicy.evaluate ckpt_path=PATH episodes=N [video=DIR]``: test a saved policy.
+"""``python -m genpolicy.evaluate ckpt_path=PATH [episodes=N] [video=true] [hydra.run.dir=DIR]``: test a
+saved policy.
 
-Prints one JSON line: ``eval_return_mean``, ``eval_return_std``, ``episodes`` (and the video's path
-when ``video=DIR`` is given). For a MetaRL checkpoint each episode is a fresh actor trained by the
-evolved rule for one lifetime; the line adds ``last_quarter_return_mean`` and the two baselines on the
-same start states and initial actors (``frozen_…``: the rule switched off; ``random_rule_…``), and
-``trace=FILE`` writes the mean reward at every step of the lifetime for all three; ``start=rest``
-plays them from another start state. The checkpoint is loaded with ``weights_only=True``: no pickled code
-runs. The policy is rebuilt from the config stored inside the checkpoint.
+Prints one JSON line: ``eval_return_mean``, ``eval_return_std``, ``episodes``; ``video=true`` records one
+episode into the run directory (``hydra.run.dir``, default the current directory) and adds its path.
+For a MetaRL checkpoint each episode is a fresh actor trained by the evolved rule for one lifetime;
+the line adds ``last_quarter_return_mean`` and the two baselines on the same start states and initial
+actors (``frozen_…``: the rule switched off; ``random_rule_…``); ``trace=true`` writes ``trace.json``
+(the mean reward at every step of the lifetime for all three) into the run directory, and
+``start=rest`` plays them from another start state. The checkpoint is loaded with
+``weights_only=True``: no pickled code runs. The policy is rebuilt from the config stored inside it.
 """
 
 from __future__ import annotations
@@ -16,44 +18,49 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from genpolicy import _checks as check
+from genpolicy._cli import InputError, tool_cli
 from genpolicy._configs import config_dir
-from genpolicy.fit import InputError, json_cli, restore
+from genpolicy._io import write_json
+from genpolicy.fit import restore
 
 
 def _write_trace(path: Path, curves: dict, report: dict) -> None:
     """MetaRL: the mean reward at every step of the lifetime, per run (evolved rule, frozen, random rule)."""
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"reward_per_step": curves, **report}) + "\n")
-    os.replace(tmp, path)
+    write_json(path, {"reward_per_step": curves, **report}, indent=None)
 
 
-def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str | None = None,
-             video_format: str = "mp4", device: str = "cpu", video_every: int = 1, video_scale: int = 1,
-             trace: str | None = None, start: str | None = None) -> dict:
+def evaluate(
+    ckpt_path: str,
+    episodes: int = 10,
+    seed: int = 12345,
+    video: str | None = None,
+    video_format: str = "mp4",
+    device: str = "cpu",
+    video_every: int = 1,
+    video_scale: int = 1,
+    trace: str | None = None,
+    start: str | None = None,
+) -> dict:
     import torch
 
     from genpolicy.rollout import PopulationEvaluator
     from genpolicy.rollout.video import record_episode
 
-    if int(episodes) != episodes or episodes < 1:
-        raise InputError(f"episodes must be an integer ≥ 1, got {episodes!r}")
-    if video_format not in ("mp4", "gif"):
-        raise InputError(f"video_format must be mp4 or gif, got {video_format!r}")
-    for name, v in (("video_every", video_every), ("video_scale", video_scale)):
-        if int(v) != v or v < 1:
-            raise InputError(f"{name} must be an integer ≥ 1, got {v!r}")
+    check.integer("episodes", episodes)
+    check.choice("video_format", video_format, ("mp4", "gif"))
+    check.integer("video_every", video_every)
+    check.integer("video_scale", video_scale)
     env, module, _ = restore(ckpt_path)
     if start is not None:  # MetaRL: play the lifetimes from another start state
         from genpolicy.envs.meta import meta_spec
         from genpolicy.envs.torch import META_ENVS
 
         if env.id not in META_ENVS:
-            raise InputError(f"start= picks the start state of a MetaRL env ({', '.join(sorted(META_ENVS))}); "
-                             f"this checkpoint plays {env.id}")
+            raise InputError(
+                f"start= picks the start state of a MetaRL env ({', '.join(sorted(META_ENVS))}); "
+                f"this checkpoint plays {env.id}"
+            )
         try:
             env = meta_spec(env.id, **{**env.kwargs, "start": start}, torch_dtype=env.torch_dtype)
         except ValueError as err:
@@ -85,15 +92,41 @@ def evaluate(ckpt_path: str, episodes: int = 10, seed: int = 12345, video: str |
     if video:
         name = f"{env.id.replace('/', '_')}_gen{int(module.generation)}.{video_format}"  # ALE/Pong-v5: one file
         act = module.video_act() if hasattr(module, "video_act") else module.policy.bind(module.test_policies()[:1])
-        out.update(record_episode(env, act, Path(video) / name, seed=int(seed), device=device,
-                                  every=int(video_every), scale=int(video_scale)))
+        out.update(
+            record_episode(
+                env,
+                act,
+                Path(video) / name,
+                seed=int(seed),
+                device=device,
+                every=int(video_every),
+                scale=int(video_scale),
+            )
+        )
     return out
+
+
+def evaluate_cli(cfg: DictConfig, run_dir: Path) -> dict:
+    """The command line: ``video=true`` / ``trace=true`` write into the run directory (``hydra.run.dir``)."""
+    check.flag("video", cfg.video)
+    check.flag("trace", cfg.trace)
+    return evaluate(
+        cfg.ckpt_path,
+        cfg.episodes,
+        cfg.seed,
+        str(run_dir) if cfg.video else None,
+        cfg.video_format,
+        cfg.device,
+        cfg.video_every,
+        cfg.video_scale,
+        str(run_dir / "trace.json") if cfg.trace else None,
+        cfg.start,
+    )
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    json_cli("evaluate", evaluate, cfg.ckpt_path, cfg.episodes, cfg.seed, cfg.video, cfg.video_format, cfg.device,
-             cfg.video_every, cfg.video_scale, cfg.trace, cfg.start)
+    tool_cli("evaluate", evaluate_cli, cfg)
 
 
 if __name__ == "__main__":

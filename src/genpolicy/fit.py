@@ -6,9 +6,7 @@ is checked while building, before the Trainer starts; errors print one line and 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import pickle
 import shutil
 import sys
@@ -23,14 +21,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genpolicy import _checks as check
+from genpolicy._cli import EXIT_BAD_INPUT, InputError
 from genpolicy._configs import config_dir
+from genpolicy._io import write_json, write_text
 from genpolicy.loggers import close_logger
-
-EXIT_BAD_INPUT = 2
-
-
-class InputError(ValueError):
-    """Bad user input: reported as one line, exit code 2."""
 
 
 def _instantiate(node, what: str, **kwargs):
@@ -52,9 +47,16 @@ def build(cfg: DictConfig):
     method_cls = _method_class(cfg)
     kinds = getattr(method_cls, "action_kinds", ("discrete", "box"))
     if env.action_kind not in kinds:
-        raise InputError(f"method {method_cls.__name__} needs {' or '.join(kinds)} actions; {env.id} has {env.action_kind} actions")
-    sizes = dict(obs_dim=env.obs_dim, action_kind=env.action_kind, action_dim=env.action_dim,
-                 action_low=env.action_low, action_high=env.action_high)
+        raise InputError(
+            f"method {method_cls.__name__} needs {' or '.join(kinds)} actions; {env.id} has {env.action_kind} actions"
+        )
+    sizes = dict(
+        obs_dim=env.obs_dim,
+        action_kind=env.action_kind,
+        action_dim=env.action_dim,
+        action_low=env.action_low,
+        action_high=env.action_high,
+    )
     if env.frames:  # image observations: only a policy that reads (C, H, W) frames may play them
         _check_reads_frames(cfg, env)
         sizes["obs_shape"] = env.obs_shape
@@ -79,9 +81,11 @@ def _check_reads_frames(cfg: DictConfig, env) -> None:
     except Exception:  # noqa: BLE001 - a bad policy target is reported when it is built
         return
     if not takes:
-        raise InputError(f"policy: {cls.__name__} reads vector observations, but {env.id} gives image frames "
-                         f"{tuple(env.obs_shape)}: use policy=convlstm (or policy=module with a module that "
-                         "takes obs_shape)")
+        raise InputError(
+            f"policy: {cls.__name__} reads vector observations, but {env.id} gives image frames "
+            f"{tuple(env.obs_shape)}: use policy=convlstm (or policy=module with a module that "
+            "takes obs_shape)"
+        )
 
 
 def _method_class(cfg: DictConfig):
@@ -116,11 +120,15 @@ def load_checkpoint(path: str) -> dict:
 def check_compatible(saved: dict, expected: dict, path: str) -> None:
     """Refuse a checkpoint whose tensors do not fit the module built from the current config."""
     problems = [f"{k}: missing" for k in expected if k not in saved]
-    problems += [f"{k}: {tuple(saved[k].shape)} in the checkpoint, {tuple(v.shape)} here"
-                 for k, v in expected.items() if k in saved and saved[k].shape != v.shape]
+    problems += [
+        f"{k}: {tuple(saved[k].shape)} in the checkpoint, {tuple(v.shape)} here"
+        for k, v in expected.items()
+        if k in saved and saved[k].shape != v.shape
+    ]
     if problems:
-        raise InputError(f"checkpoint {path} does not match this config (another env or policy?): "
-                         + "; ".join(problems[:3]))
+        raise InputError(
+            f"checkpoint {path} does not match this config (another env or policy?): " + "; ".join(problems[:3])
+        )
 
 
 def restore(path: str):
@@ -133,12 +141,6 @@ def restore(path: str):
     check_compatible(ckpt["state_dict"], module.state_dict(), path)
     module.load_state_dict(ckpt["state_dict"])
     return env, module, cfg
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path, goal):
@@ -156,9 +158,10 @@ def _callbacks(cfg: DictConfig, run_dir: Path, goal):
 
 
 def _integer_key(cfg: DictConfig, key: str, minimum: int) -> None:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{key} must be an integer ≥ {minimum}, got {value!r}")
+    try:
+        check.integer(key, OmegaConf.select(cfg, key), minimum)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def check_top_level(cfg: DictConfig) -> None:
@@ -193,17 +196,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     if cfg.resume:  # fail now, not after the Trainer has started
         check_compatible(load_checkpoint(cfg.resume)["state_dict"], module.state_dict(), cfg.resume)
     goal = env.goal if cfg.goal_stopping.reward_goal == "solved" else cfg.goal_stopping.reward_goal
-    logger = _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
+    logger = (
+        _instantiate(cfg.logger, "logger", save_dir=str(run_dir), name=f"{cfg.name}") if cfg.get("logger") else False
+    )
     if hasattr(logger, "start"):  # W&B: its service starts while the run is built and trains
         logger.start()
-    trainer = _instantiate(cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal),
-                           default_root_dir=str(run_dir))
+    trainer = _instantiate(
+        cfg.trainer, "trainer", logger=logger, callbacks=_callbacks(cfg, run_dir, goal), default_root_dir=str(run_dir)
+    )
     if hasattr(module, "check_trainer"):  # a method's own limits on the Trainer (e.g. precision)
         try:
             module.check_trainer(trainer)
         except ValueError as err:
             raise InputError(f"trainer: {err}") from None
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     # ranks that share this machine share its cores: each gets its part as its intra-op thread budget
     with torch_threads(cores_per_process(trainer.num_devices)):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
@@ -238,7 +244,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             "best_checkpoint": str(best) if best.exists() else None,
             "run_dir": str(run_dir),
         }
-        _write_json(run_dir / "summary.json", summary)
+        write_json(run_dir / "summary.json", summary)
         if logger:
             logger.log_metrics({"test/return_mean": mean, "test/return_std": std}, step=int(module.generation))
         close_logger(logger)
@@ -249,20 +255,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             flush=True,
         )
     return summary
-
-
-def json_cli(name: str, fn, *args) -> None:
-    """Run ``fn(*args)`` for a command that answers with one JSON line on stdout: C-level prints of
-    simulators (pybullet) are silenced while it runs; bad input → one line on stderr, exit 2."""
-    from genpolicy.envs.registry import quiet_stdout
-
-    try:
-        with quiet_stdout():
-            result = fn(*args)
-    except (InputError, ImportError) as err:
-        print(f"genpolicy.{name}: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_BAD_INPUT)
-    print(json.dumps(result), flush=True)
 
 
 def _is_fresh_hydra_dir(run_dir: Path) -> bool:

@@ -1,18 +1,17 @@
 """``python -m genpolicy.landscape ckpt_path=PATH grid=N``: the fitness landscape of a PGEN generator.
 
-Evaluates the generator of a PGEN checkpoint over an N × N grid of its latent plane (E episodes per
-point; the point's value is their mean — not the last episode, as the reference recorded) and writes
-to ``out``: ``landscape.npz`` (axes, mean returns, all returns), ``landscape.png`` (heatmap with a
-colour bar, axes in latent units), ``diversity.json`` (the fraction of the grid whose return reaches
-the competence threshold; the mean pairwise distance between the actions of different latents on a
-fixed set of probe states) and ``gallery.gif`` (policies from several latents side by side); with
-``wandb.enabled=true`` the picture, the gallery and the diversity figures are also logged to W&B.
+Evaluates the generator of a PGEN checkpoint over an N × N grid of its latent plane (E episodes per point; the
+point's value is their mean — not the last episode, as the reference recorded) and writes into its run
+directory (``hydra.run.dir``, default ``landscape``): ``landscape.npz`` (axes, mean returns, all returns),
+``landscape.png`` (heatmap with a colour bar, axes in latent units), ``diversity.json`` (the fraction of the
+grid whose return reaches the competence threshold; the mean pairwise distance between the actions of
+different latents on a fixed set of probe states) and ``gallery.gif`` (policies from several latents side by
+side); with ``wandb.enabled=true`` the picture, the gallery and the diversity figures are also logged to W&B.
 Latents with more than 2 dimensions: the plane of ``dims`` is swept and the other dimensions are 0.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
@@ -20,8 +19,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from genpolicy import _checks as check
+from genpolicy._cli import InputError, tool_cli
 from genpolicy._configs import config_dir
-from genpolicy.fit import InputError, json_cli, restore
+from genpolicy._io import atomic_path, write_json
+from genpolicy.fit import restore
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
 
@@ -49,7 +51,8 @@ def plot_landscape(path: Path, axis: np.ndarray, mean: np.ndarray, dims, env_id:
     ax.set_ylabel(f"latent z[{dims[1]}]")
     ax.set_title(f"{env_id}\ngenerator landscape ({n}×{n})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -81,22 +84,21 @@ def probe_states(env, module, policy: torch.Tensor, count: int, seed: int) -> to
     return torch.as_tensor(np.stack(states))[None]
 
 
-def landscape(cfg: DictConfig) -> dict:
-    if int(cfg.grid) != cfg.grid or cfg.grid < 1:
-        raise InputError(f"grid must be an integer ≥ 1, got {cfg.grid!r}")
-    if int(cfg.episodes) != cfg.episodes or cfg.episodes < 1:
-        raise InputError(f"episodes must be an integer ≥ 1, got {cfg.episodes!r}")
-    if not cfg.range > 0:
-        raise InputError(f"range must be > 0, got {cfg.range!r}")
+def landscape(cfg: DictConfig, out: Path) -> dict:
+    """The landscape of ``cfg.ckpt_path`` written into ``out``; returns the diversity figures."""
+    for key in ("grid", "episodes", "probe_states"):
+        check.integer(key, cfg[key])
+    check.integer("gallery", cfg.gallery, 0)
+    check.positive("range", cfg.range)
     env, module, run_cfg = restore(cfg.ckpt_path)
     if getattr(module, "genome", None) is None:
-        raise InputError(f"checkpoint {cfg.ckpt_path} has no latent space: its method ({run_cfg.method._target_}) "
-                         "does not evolve a generator; a landscape needs a PGEN checkpoint (method=pgen)")
+        raise InputError(
+            f"checkpoint {cfg.ckpt_path} has no latent space: its method ({run_cfg.method._target_}) "
+            "does not evolve a generator; a landscape needs a PGEN checkpoint (method=pgen)"
+        )
     dims = [int(d) for d in cfg.dims]
     if len(dims) != 2 or len(set(dims)) != 2 or not all(0 <= d < module.genome.latent_dim for d in dims):
         raise InputError(f"dims must be two different latent dimensions in [0, {module.genome.latent_dim}), got {dims}")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     n, E = int(cfg.grid), int(cfg.episodes)
     axis, z = grid_latents(n, float(cfg.range), dims, module.genome.latent_dim)
     policies = module.policies(module.centre.detach()[None], z)
@@ -112,7 +114,8 @@ def landscape(cfg: DictConfig) -> dict:
         evaluator.close()
     returns = result.returns.view(n, n, E).numpy()
     mean = returns.mean(-1)
-    np.savez(out / "landscape.npz", axis=axis, dims=np.array(dims), returns=returns, mean=mean)
+    with atomic_path(out / "landscape.npz") as tmp:
+        np.savez(tmp, axis=axis, dims=np.array(dims), returns=returns, mean=mean)
 
     plot_landscape(out / "landscape.png", axis, mean, dims, env.id, E)
 
@@ -120,32 +123,48 @@ def landscape(cfg: DictConfig) -> dict:
     probes = probe_states(env, module, policies[(n * n) // 2], int(cfg.probe_states), int(cfg.seed))
     stride = max(1, (n * n) // 64)  # at most ~64 latents for the pairwise distances
     diversity = {
-        "grid": n, "range": float(cfg.range), "dims": dims, "episodes": E,
+        "grid": n,
+        "range": float(cfg.range),
+        "dims": dims,
+        "episodes": E,
         "threshold": threshold,
         "competent_fraction": None if threshold is None else float((mean >= threshold).mean()),
-        "grid_mean": float(mean.mean()), "grid_max": float(mean.max()), "grid_min": float(mean.min()),
+        "grid_mean": float(mean.mean()),
+        "grid_max": float(mean.max()),
+        "grid_min": float(mean.min()),
         "best_latent": [float(v) for v in z[int(mean.argmax())]],
         "mean_pairwise_action_distance": action_diversity(module, policies[::stride], probes),
-        "probe_states": int(cfg.probe_states), "env": env.id, "generation": int(module.generation),
+        "probe_states": int(cfg.probe_states),
+        "env": env.id,
+        "generation": int(module.generation),
     }
-    (out / "diversity.json").write_text(json.dumps(diversity, indent=2) + "\n")
+    write_json(out / "diversity.json", diversity)
     if int(cfg.gallery) > 0:
         picks = np.linspace(0, n - 1, int(cfg.gallery)).round().astype(int)  # along the diagonal
-        tiled_gif(env, [module.policy.bind(p[None]) for p in policies[picks * n + picks]], out / "gallery.gif",
-                  int(cfg.seed))
+        tiled_gif(
+            env, [module.policy.bind(p[None]) for p in policies[picks * n + picks]], out / "gallery.gif", int(cfg.seed)
+        )
     result = {**diversity, "out": str(out)}
     if cfg.wandb.enabled:
         from genpolicy.loggers import log_media
 
         gif = [out / "gallery.gif"] if int(cfg.gallery) > 0 else []
-        result["wandb_dir"] = log_media(out, "landscape", diversity, images=[out / "landscape.png"], videos=gif,
-                                        project=cfg.wandb.project, name=f"landscape-{env.id}", mode=cfg.wandb.mode)
+        result["wandb_dir"] = log_media(
+            out,
+            "landscape",
+            diversity,
+            images=[out / "landscape.png"],
+            videos=gif,
+            project=cfg.wandb.project,
+            name=f"landscape-{env.id}",
+            mode=cfg.wandb.mode,
+        )
     return result
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="landscape")
 def main(cfg: DictConfig) -> None:
-    json_cli("landscape", landscape, cfg)
+    tool_cli("landscape", landscape, cfg)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
+from genpolicy import _checks as check
+
 
 def _has_wandb_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
@@ -22,8 +24,9 @@ def _has_wandb_key() -> bool:
     return any("wandb" in host for host in hosts)
 
 
-def wandb_logger(save_dir: str, project: str = "genpolicy", name: str | None = None,
-                 mode: str | None = None, **kwargs) -> WandbLogger:
+def wandb_logger(
+    save_dir: str, project: str = "genpolicy", name: str | None = None, mode: str | None = None, **kwargs
+) -> WandbLogger:
     """W&B logger. ``mode`` None means: ``WANDB_MODE`` if set, else online with a key, else offline.
 
     Offline runs are written under ``save_dir/wandb`` and can be uploaded later with ``wandb sync``.
@@ -102,13 +105,19 @@ def close_logger(logger, status: str = "success") -> None:
 def wandb_mode(mode: str | None = None) -> str:
     """``mode`` if given, else ``WANDB_MODE``, else online with an API key and offline without one."""
     mode = mode or os.environ.get("WANDB_MODE") or ("online" if _has_wandb_key() else "offline")
-    if mode not in ("online", "offline", "disabled"):
-        raise ValueError(f"wandb mode must be online, offline or disabled, got {mode!r}")
-    return mode
+    return check.choice("wandb mode", mode, ("online", "offline", "disabled"))
 
 
-def log_media(out_dir: str | Path, job: str, summary: dict, images=(), videos=(), project: str = "genpolicy",
-              name: str | None = None, mode: str | None = None) -> str:
+def log_media(
+    out_dir: str | Path,
+    job: str,
+    summary: dict,
+    images=(),
+    videos=(),
+    project: str = "genpolicy",
+    name: str | None = None,
+    mode: str | None = None,
+) -> str:
     """One W&B run for a post-training command (landscape, variations): the figures in ``summary``
     (scalars only), image files as ``wandb.Image`` and GIF/MP4 files as ``wandb.Video``, keyed by
     file stem. Offline runs land in ``out_dir/wandb``. Returns the run's local directory."""
@@ -118,8 +127,14 @@ def log_media(out_dir: str | Path, job: str, summary: dict, images=(), videos=()
     if mode != "online":
         os.environ["WANDB_MODE"] = mode
     os.environ.setdefault("WANDB_SILENT", "true")
-    run = wandb.init(project=project, name=name, job_type=job, dir=str(out_dir), mode=mode,
-                     config={k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+    run = wandb.init(
+        project=project,
+        name=name,
+        job_type=job,
+        dir=str(out_dir),
+        mode=mode,
+        config={k: v for k, v in summary.items() if not isinstance(v, (list, dict))},
+    )
     try:
         media = {f"{job}/{Path(p).stem}": wandb.Image(str(p)) for p in images}
         media |= {f"{job}/{Path(p).stem}": wandb.Video(str(p)) for p in videos}

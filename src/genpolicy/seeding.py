@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 
-
 _MASK64 = (1 << 64) - 1
 
 

@@ -11,13 +11,15 @@ import torch
 from genpolicy._checks import integer
 from genpolicy.data.replay import ItemStream
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.seeding import generator, seeds as stream_seeds
 from genpolicy.rollout.evaluator import PopulationEvaluator
+from genpolicy.seeding import generator
+from genpolicy.seeding import seeds as stream_seeds
 
 
 class DemonstrationDataModule(L.LightningDataModule):
-    def __init__(self, env: EnvSpec, seed: int = 0, episodes: int = 100, batch_size: int = 256,
-                 updates_per_item: int = 10) -> None:
+    def __init__(
+        self, env: EnvSpec, seed: int = 0, episodes: int = 100, batch_size: int = 256, updates_per_item: int = 10
+    ) -> None:
         super().__init__()
         self.env, self.seed = env, int(seed)
         self.episodes, self.batch_size = integer("episodes", episodes), integer("batch_size", batch_size)
@@ -35,11 +37,14 @@ class DemonstrationDataModule(L.LightningDataModule):
         if self.states is None:
             module = self.trainer.lightning_module
             seeds = stream_seeds(self.seed, "demo_env", torch.arange(self.episodes))
-            result = self.evaluator.evaluate(module.policy.bind, module.teacher_params().expand(self.episodes, -1), 1,
-                                             seeds, record_obs=True)
+            result = self.evaluator.evaluate(
+                module.policy.bind, module.teacher_params().expand(self.episodes, -1), 1, seeds, record_obs=True
+            )
             self.states = result.observations
             with torch.no_grad():
-                self.actions = torch.cat([module.teacher_act(s.to(module.device)).cpu() for s in self.states.split(65536)])
+                self.actions = torch.cat(
+                    [module.teacher_act(s.to(module.device)).cpu() for s in self.states.split(65536)]
+                )
             self.teacher_returns, self.env_steps = result.returns.flatten(), result.env_steps
 
     def train_dataloader(self) -> ItemStream:

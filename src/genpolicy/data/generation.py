@@ -35,12 +35,15 @@ class GenerationStream(IterableDataset):
 
 
 class GenerationDataModule(L.LightningDataModule):
-    def __init__(self, env: EnvSpec, seed: int = 0, generations_per_epoch: int | None = None,
-                 chunk_size: int | None = None) -> None:
+    def __init__(
+        self, env: EnvSpec, seed: int = 0, generations_per_epoch: int | None = None, chunk_size: int | None = None
+    ) -> None:
         super().__init__()
         self.env, self.seed = env, int(seed)
         self.chunk_size = None if chunk_size is None else integer("chunk_size", chunk_size)
-        self.per_epoch = None if generations_per_epoch is None else integer("generations_per_epoch", generations_per_epoch)
+        self.per_epoch = (
+            None if generations_per_epoch is None else integer("generations_per_epoch", generations_per_epoch)
+        )
         self.evaluator: PopulationEvaluator | None = None
 
     def setup(self, stage: str | None = None) -> None:

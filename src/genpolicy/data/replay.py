@@ -21,11 +21,11 @@ from torch.utils.data import IterableDataset
 
 from genpolicy._checks import integer, positive
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.seeding import generator, indexed
 from genpolicy.rollout.collector import StepCollector
 from genpolicy.rollout.evaluator import PopulationEvaluator
 from genpolicy.rollout.exploration import make_noise
 from genpolicy.rollout.replay import ReplayBuffer
+from genpolicy.seeding import generator, indexed
 
 
 class ItemStream(IterableDataset):
@@ -42,10 +42,22 @@ class ItemStream(IterableDataset):
 
 
 class ReplayDataModule(L.LightningDataModule):
-    def __init__(self, env: EnvSpec, seed: int = 0, capacity: int = 1_000_000, batch_size: int = 256,
-                 warmup_steps: int = 10_000, train_every: int = 1, utd: float = 1.0, n_envs: int = 1,
-                 noise: str = "gaussian", noise_std: float = 0.1, ou_theta: float = 0.15, ou_sigma: float = 0.2,
-                 save_replay: bool = False) -> None:
+    def __init__(
+        self,
+        env: EnvSpec,
+        seed: int = 0,
+        capacity: int = 1_000_000,
+        batch_size: int = 256,
+        warmup_steps: int = 10_000,
+        train_every: int = 1,
+        utd: float = 1.0,
+        n_envs: int = 1,
+        noise: str = "gaussian",
+        noise_std: float = 0.1,
+        ou_theta: float = 0.15,
+        ou_sigma: float = 0.2,
+        save_replay: bool = False,
+    ) -> None:
         super().__init__()
         self.env, self.seed = env, int(seed)
         self.capacity, self.batch_size = integer("capacity", capacity), integer("batch_size", batch_size)
@@ -53,8 +65,9 @@ class ReplayDataModule(L.LightningDataModule):
         self.train_every, self.n_envs = integer("train_every", train_every), integer("n_envs", n_envs)
         self.utd = positive("utd", utd)
         self.updates_per_item = max(1, round(self.train_every * self.utd))
-        self.noise = make_noise(noise, self.n_envs, env.action_dim if env.action_kind == "box" else 1, noise_std,
-                                ou_theta, ou_sigma)
+        self.noise = make_noise(
+            noise, self.n_envs, env.action_dim if env.action_kind == "box" else 1, noise_std, ou_theta, ou_sigma
+        )
         self.save_replay = bool(save_replay)
         self.buffer: ReplayBuffer | None = None
         self.collector: StepCollector | None = None
@@ -85,10 +98,14 @@ class ReplayDataModule(L.LightningDataModule):
         stats = c.collect(module.explore, steps, buf)
         k = self.updates_per_item if len(buf) >= max(ready, 1) else 0
         batch = buf.sample(self.batch_size, k, self.sampler) if k else {}
-        return {"batch": batch, "updates": k, "env_steps": stats["env_steps"],
-                "acting_obs": torch.from_numpy(c.obs.copy()),  # what the collector acts on next
-                "episode_returns": torch.tensor(stats["episode_returns"], dtype=torch.float64),
-                "episode_lengths": torch.tensor(stats["episode_lengths"], dtype=torch.int64)}
+        return {
+            "batch": batch,
+            "updates": k,
+            "env_steps": stats["env_steps"],
+            "acting_obs": torch.from_numpy(c.obs.copy()),  # what the collector acts on next
+            "episode_returns": torch.tensor(stats["episode_returns"], dtype=torch.float64),
+            "episode_lengths": torch.tensor(stats["episode_lengths"], dtype=torch.int64),
+        }
 
     def state_dict(self) -> dict:
         if self.collector is None:

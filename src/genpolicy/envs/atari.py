@@ -1,10 +1,10 @@
 """Atari games through ale-py's C++ vector env (the ``atari`` extra): the env spec.
 
-``env=atari env.id=ALE/Pong-v5`` (any ALE id; the id picks the game). The emulator settings come from
-the config, not from the id, and default to what pytorch-es played (gym's ``PongDeterministic-v4``):
-4 frames per action, no sticky actions, no no-op starts, no reward clipping, the minimal action set.
-Frames are preprocessed in torch as pytorch-es did (:mod:`genpolicy.rollout.atari`): rows 34–193,
-resized to 42×42 through 80×80, grey (ALE's luminance; ``env.grey=mean`` is pytorch-es's RGB mean), /255, then each episode's own running normalisation.
+``env=atari env.id=ALE/Pong-v5`` (any ALE id; the id picks the game). The emulator settings come from the config, not
+from the id, and default to what pytorch-es played (gym's ``PongDeterministic-v4``): 4 frames per action, no sticky
+actions, no no-op starts, no reward clipping, the minimal action set. Frames are preprocessed in torch as pytorch-es
+did (:mod:`genpolicy.rollout.atari`): rows 34–193, resized to 42×42 through 80×80, grey (ALE's luminance;
+``env.grey=mean`` is pytorch-es's RGB mean), /255, then each episode's own running normalisation.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ def game_of(env_id: str) -> str:
     if not isinstance(env_id, str) or env_id not in gym.registry:
         close = difflib.get_close_matches(str(env_id), ale_ids, n=5, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown Atari id {env_id!r}.{hint} ALE ids look like ALE/Pong-v5, ALE/Breakout-v5, "
-                         f"ALE/SpaceInvaders-v5 ({len(ale_ids)} registered)")
+        raise ValueError(
+            f"unknown Atari id {env_id!r}.{hint} ALE ids look like ALE/Pong-v5, ALE/Breakout-v5, "
+            f"ALE/SpaceInvaders-v5 ({len(ale_ids)} registered)"
+        )
     game = gym.spec(env_id).kwargs.get("game")
     if not game:
         raise ValueError(f"{env_id!r} is not an ALE game (env=atari plays Atari ids such as ALE/Pong-v5)")
@@ -76,8 +78,12 @@ def atari_spec(
     """
     ale = import_ale()
     game = game_of(id)
-    for name, value, low in (("frameskip", frameskip, 1), ("noop_max", noop_max, 0),
-                             ("max_episode_frames", max_episode_frames, 1), ("size", size, 8)):
+    for name, value, low in (
+        ("frameskip", frameskip, 1),
+        ("noop_max", noop_max, 0),
+        ("max_episode_frames", max_episode_frames, 1),
+        ("size", size, 8),
+    ):
         integer(f"env.{name}", value, low)
     integer("env.group", group, 1)
     if threads is not None:
@@ -96,16 +102,34 @@ def atari_spec(
         actions = int(probe.single_action_space.n)
     finally:
         probe.close()
-    options = dict(game=game, frameskip=int(frameskip), repeat_action_probability=float(repeat_action_probability),
-                   noop_max=int(noop_max), full_action_space=bool(full_action_space),
-                   max_episode_frames=int(max_episode_frames), maxpool=bool(maxpool), crop=(top, bottom),
-                   size=int(size), grey=grey, episode_norm=bool(episode_norm),
-                   group=int(group), threads=None if threads is None else int(threads), pipeline=flag("env.pipeline", pipeline),
-                   ale_version=ale.__version__)
-    return EnvSpec(id=id, obs_dim=int(size) ** 2, action_kind="discrete", action_dim=actions,
-                   goal=None if goal is None else float(goal),
-                   max_episode_steps=-(-int(max_episode_frames) // int(frameskip)), kwargs=options, backend="atari",
-                   obs_shape=(1, int(size), int(size)))
+    options = dict(
+        game=game,
+        frameskip=int(frameskip),
+        repeat_action_probability=float(repeat_action_probability),
+        noop_max=int(noop_max),
+        full_action_space=bool(full_action_space),
+        max_episode_frames=int(max_episode_frames),
+        maxpool=bool(maxpool),
+        crop=(top, bottom),
+        size=int(size),
+        grey=grey,
+        episode_norm=bool(episode_norm),
+        group=int(group),
+        threads=None if threads is None else int(threads),
+        pipeline=flag("env.pipeline", pipeline),
+        ale_version=ale.__version__,
+    )
+    return EnvSpec(
+        id=id,
+        obs_dim=int(size) ** 2,
+        action_kind="discrete",
+        action_dim=actions,
+        goal=None if goal is None else float(goal),
+        max_episode_steps=-(-int(max_episode_frames) // int(frameskip)),
+        kwargs=options,
+        backend="atari",
+        obs_shape=(1, int(size), int(size)),
+    )
 
 
 def single_env(spec: EnvSpec, render_mode: str | None = None):
@@ -116,11 +140,16 @@ def single_env(spec: EnvSpec, render_mode: str | None = None):
 
     import_ale()
     o = spec.kwargs
-    base = gym.make(spec.id, frameskip=1 if o["maxpool"] else o["frameskip"],
-                    repeat_action_probability=o["repeat_action_probability"],
-                    full_action_space=o["full_action_space"], max_num_frames_per_episode=o["max_episode_frames"],
-                    obs_type="grayscale" if o["grey"] == "luminance" else "rgb", render_mode=render_mode,
-                    max_episode_steps=None)
+    base = gym.make(
+        spec.id,
+        frameskip=1 if o["maxpool"] else o["frameskip"],
+        repeat_action_probability=o["repeat_action_probability"],
+        full_action_space=o["full_action_space"],
+        max_num_frames_per_episode=o["max_episode_frames"],
+        obs_type="grayscale" if o["grey"] == "luminance" else "rgb",
+        render_mode=render_mode,
+        max_episode_steps=None,
+    )
     return AtariFrames(base, spec)
 
 

@@ -13,16 +13,25 @@ import difflib
 from genpolicy.envs.registry import EnvSpec
 
 
-def meta_spec(id: str = "MetaPendulum-v0", max_episode_steps: int = 2000, start: str | None = None,
-              damping: float | None = None, torch_dtype: str = "float64", goal: float | None = None) -> EnvSpec:
+def meta_spec(
+    id: str = "MetaPendulum-v0",
+    max_episode_steps: int = 2000,
+    start: str | None = None,
+    damping: float | None = None,
+    torch_dtype: str = "float64",
+    goal: float | None = None,
+) -> EnvSpec:
     """The spec of a MetaRL pendulum: one episode is one ``max_episode_steps``-long lifetime."""
     from genpolicy.envs.torch import META_ENVS
     from genpolicy.envs.torch.meta_pendulum import STARTS
 
     if id not in META_ENVS:
         close = difflib.get_close_matches(id, META_ENVS, n=3, cutoff=0.5)
-        raise ValueError(f"unknown MetaRL env {id!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
-                         + f" (MetaRL envs: {', '.join(sorted(META_ENVS))})")
+        raise ValueError(
+            f"unknown MetaRL env {id!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + f" (MetaRL envs: {', '.join(sorted(META_ENVS))})"
+        )
     if isinstance(max_episode_steps, bool) or int(max_episode_steps) != max_episode_steps or max_episode_steps < 1:
         raise ValueError(f"max_episode_steps (the lifetime) must be an integer ≥ 1, got {max_episode_steps!r}")
     if start is not None and start not in STARTS:
@@ -35,9 +44,19 @@ def meta_spec(id: str = "MetaPendulum-v0", max_episode_steps: int = 2000, start:
     if damping is not None:
         kwargs["damping"] = float(damping)
     cls = META_ENVS[id]
-    return EnvSpec(id=id, obs_dim=cls.obs_dim, action_kind="box", action_dim=1, action_low=(-cls.max_torque,),
-                   action_high=(cls.max_torque,), goal=goal, max_episode_steps=int(max_episode_steps), kwargs=kwargs,
-                   backend="torch", torch_dtype=torch_dtype)
+    return EnvSpec(
+        id=id,
+        obs_dim=cls.obs_dim,
+        action_kind="box",
+        action_dim=1,
+        action_low=(-cls.max_torque,),
+        action_high=(cls.max_torque,),
+        goal=goal,
+        max_episode_steps=int(max_episode_steps),
+        kwargs=kwargs,
+        backend="torch",
+        torch_dtype=torch_dtype,
+    )
 
 
 class MetaSingleEnv:

@@ -27,8 +27,11 @@ def register() -> None:
         name = game.title().replace("_", "")
         for version, minimal in (("v0", False), ("v1", True)):
             if f"MinAtar/{name}-{version}" not in gym.registry:
-                gym.register(f"MinAtar/{name}-{version}", entry_point="genpolicy.envs.minatar:MinAtarEnv",
-                             kwargs=dict(game=game, use_minimal_action_set=minimal))
+                gym.register(
+                    f"MinAtar/{name}-{version}",
+                    entry_point="genpolicy.envs.minatar:MinAtarEnv",
+                    kwargs=dict(game=game, use_minimal_action_set=minimal),
+                )
 
 
 @functools.cache

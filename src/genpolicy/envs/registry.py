@@ -98,7 +98,7 @@ def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
             f"unknown env id {env_id!r} ({err}).{hint} Registered ids are listed by "
-            "`python -c \"import gymnasium; gymnasium.pprint_registry()\"` "
+            '`python -c "import gymnasium; gymnasium.pprint_registry()"` '
             f"(e.g. {', '.join(k for k in ('CartPole-v1', 'LunarLander-v3', 'Pendulum-v1'))})."
         ) from None
 
@@ -141,14 +141,14 @@ def make_vector_env(env_id: str, num_envs: int, mode: str = "sync", **kwargs: An
 class EnvSpec:
     """What a method needs to know about an environment, plus how to build it.
 
-    ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless
-    given). ``backend``: ``gymnasium``, ``torch`` (the torch-native batch in genpolicy.envs.torch,
-    dynamics in ``torch_dtype``) or ``auto`` (torch where a torch-native version exists). For gymnasium, ``vectorization`` is ``sync`` (in-process),
-    ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies)
-    or ``async`` (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"box"``
-    (``action_dim`` = vector size, with ``action_low`` / ``action_high``). ``backend="atari"`` specs come from :func:`genpolicy.envs.atari.atari_spec`. ``compile`` (torch backend)
-    runs each step — policy, environment, bookkeeping — as one ``torch.compile`` graph: faster steps
-    for a one-off compilation per chunk size.
+    ``goal`` is the test return that counts as solved (gymnasium's ``reward_threshold`` unless given). ``backend``:
+    ``gymnasium``, ``torch`` (the torch-native batch in genpolicy.envs.torch, dynamics in ``torch_dtype``) or ``auto``
+    (torch where a torch-native version exists). For gymnasium, ``vectorization`` is ``sync`` (in-process),
+    ``workers`` (``workers`` processes, default one per core, each stepping a slice of the copies) or ``async``
+    (gymnasium's AsyncVectorEnv: one process per copy). ``action_kind`` is ``"discrete"`` (``action_dim`` = number of
+    actions) or ``"box"`` (``action_dim`` = vector size, with ``action_low`` / ``action_high``). ``backend="atari"``
+    specs come from :func:`genpolicy.envs.atari.atari_spec`. ``compile`` (torch backend) runs each step — policy,
+    environment, bookkeeping — as one ``torch.compile`` graph: faster steps for a one-off compilation per chunk size.
     """
 
     id: str
@@ -183,12 +183,14 @@ class EnvSpec:
         torch_dtype: str = "float64",
         workers: int | None = None,
         compile: bool = False,
-    ) -> "EnvSpec":
+    ) -> EnvSpec:
         kwargs = dict(kwargs or {})
         gspec = resolve_env_id(id)
         if "ale_py" in str(gspec.entry_point):
-            raise ValueError(f"{id} is an Atari game: play it with env=atari env.id={id} (ale-py's vector env, "
-                             "frames preprocessed for policy=convlstm)")
+            raise ValueError(
+                f"{id} is an Atari game: play it with env=atari env.id={id} (ale-py's vector env, "
+                "frames preprocessed for policy=convlstm)"
+            )
         if backend not in ("auto", "gymnasium", "torch"):
             raise ValueError(f"env backend must be 'auto', 'gymnasium' or 'torch', got {backend!r}")
         from genpolicy.envs.torch import TORCH_ENVS
@@ -197,15 +199,19 @@ class EnvSpec:
             backend = "torch" if id in TORCH_ENVS and not kwargs and vectorization == "sync" else "gymnasium"
         if backend == "torch":
             if id not in TORCH_ENVS:
-                raise ValueError(f"no torch-native version of {id!r}; torch backend ids: {', '.join(sorted(TORCH_ENVS))}"
-                                 " (use env.backend=gymnasium for any other id)")
+                raise ValueError(
+                    f"no torch-native version of {id!r}; torch backend ids: {', '.join(sorted(TORCH_ENVS))}"
+                    " (use env.backend=gymnasium for any other id)"
+                )
             if kwargs:
                 raise ValueError(f"env kwargs {sorted(kwargs)} are not supported by the torch backend")
             if torch_dtype not in ("float32", "float64"):
                 raise ValueError(f"torch_dtype must be 'float32' or 'float64', got {torch_dtype!r}")
         if flag("env.compile", compile) and backend != "torch":
-            raise ValueError(f"env.compile=true compiles the torch-native step, but {id!r} runs on the {backend} "
-                             f"backend (torch-native ids: {', '.join(sorted(TORCH_ENVS))})")
+            raise ValueError(
+                f"env.compile=true compiles the torch-native step, but {id!r} runs on the {backend} "
+                f"backend (torch-native ids: {', '.join(sorted(TORCH_ENVS))})"
+            )
         env = make_env(id, **kwargs)
         try:
             obs_space, act_space = env.observation_space, env.action_space

@@ -25,14 +25,26 @@ def serve_envs(spec: EnvSpec, count: int, conn) -> None:
         cmd, payload = conn.recv()
         try:
             if cmd == "reset":
-                obs = [np.asarray(env.reset(seed=int(s))[0], dtype=np.float32).reshape(-1) for env, s in zip(envs, payload)]
+                obs = [
+                    np.asarray(env.reset(seed=int(s))[0], dtype=np.float32).reshape(-1)
+                    for env, s in zip(envs, payload, strict=False)
+                ]
                 conn.send(("ok", np.stack(obs)))
             elif cmd == "step":
                 local, actions = payload
-                out = [envs[i].step(a) for i, a in zip(local.tolist(), actions)]
+                out = [envs[i].step(a) for i, a in zip(local.tolist(), actions, strict=False)]
                 obs = np.stack([np.asarray(o[0], dtype=np.float32).reshape(-1) for o in out]) if out else None
-                conn.send(("ok", (obs, np.array([o[1] for o in out], dtype=np.float64),
-                                  np.array([o[2] for o in out], dtype=bool), np.array([o[3] for o in out], dtype=bool))))
+                conn.send(
+                    (
+                        "ok",
+                        (
+                            obs,
+                            np.array([o[1] for o in out], dtype=np.float64),
+                            np.array([o[2] for o in out], dtype=bool),
+                            np.array([o[3] for o in out], dtype=bool),
+                        ),
+                    )
+                )
             elif cmd == "close":
                 for env in envs:
                     env.close()

@@ -8,4 +8,13 @@ from genpolicy.methods.pgen import PGENModule
 from genpolicy.methods.population import PopulationModule
 from genpolicy.methods.td3 import TD3Module
 
-__all__ = ["ESModule", "GAModule", "MetaRLModule", "GPVModule", "STGPVModule", "PGENModule", "PopulationModule", "TD3Module"]
+__all__ = [
+    "ESModule",
+    "GAModule",
+    "MetaRLModule",
+    "GPVModule",
+    "STGPVModule",
+    "PGENModule",
+    "PopulationModule",
+    "TD3Module",
+]

@@ -26,15 +26,23 @@ from genpolicy.methods.td3 import TD3Module, log_round, next_item
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed
-from genpolicy.seeding import stream
 from genpolicy.rollout.evaluator import RolloutResult
+from genpolicy.seeding import stream
 
 
 def make_cvae(policy: PopulationPolicy, latent_dim: int, hidden, activation: str, beta: float, max_latent) -> ActionVAE:
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
         raise ValueError(f"beta (the KL weight) must be ≥ 0, got {beta!r}")
-    return ActionVAE(policy.net.sizes[0], policy.head.out_dim, policy.head.low.tolist(), policy.head.high.tolist(),
-                     latent_dim, hidden, activation, max_latent)
+    return ActionVAE(
+        policy.net.sizes[0],
+        policy.head.out_dim,
+        policy.head.low.tolist(),
+        policy.head.high.tolist(),
+        latent_dim,
+        hidden,
+        activation,
+        max_latent,
+    )
 
 
 def play_variations(cvae: ActionVAE, evaluator, n: int, run_seed: int, seed: int, device) -> RolloutResult:
@@ -54,15 +62,21 @@ def load_teacher(policy: PopulationPolicy, path: str, env_id: str) -> None:
     target = config.get("method", {}).get("_target_", "")
     prefix = {"TD3Module": "actor.", "STGPVModule": "actor.", "GPVModule": "policy.net."}.get(target.rsplit(".", 1)[-1])
     if prefix is None:
-        raise InputError(f"actor_ckpt {path} is not a DDPG/TD3 (or GPV) checkpoint (its method is {target or 'unknown'}); "
-                         "train an actor first, e.g. python -m genpolicy.fit experiment=td3_pendulum")
+        raise InputError(
+            f"actor_ckpt {path} is not a DDPG/TD3 (or GPV) checkpoint (its method is {target or 'unknown'}); "
+            "train an actor first, e.g. python -m genpolicy.fit experiment=td3_pendulum"
+        )
     if config.get("env", {}).get("id") != env_id:
-        raise InputError(f"actor_ckpt {path} was trained on {config.get('env', {}).get('id')}, this run's env is {env_id}")
-    weights = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        raise InputError(
+            f"actor_ckpt {path} was trained on {config.get('env', {}).get('id')}, this run's env is {env_id}"
+        )
+    weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     expected = policy.net.state_dict()
     if weights.keys() != expected.keys() or any(weights[k].shape != v.shape for k, v in expected.items()):
-        raise InputError(f"actor_ckpt {path}: its actor (hidden {config.get('policy', {}).get('hidden')}) does not "
-                         "match this run's policy config; use the same policy settings")
+        raise InputError(
+            f"actor_ckpt {path}: its actor (hidden {config.get('policy', {}).get('hidden')}) does not "
+            "match this run's policy config; use the same policy settings"
+        )
     policy.net.load_state_dict(weights)
 
 
@@ -71,15 +85,30 @@ class GPVModule(SeededRNGs, L.LightningModule):
     uses_strategy = False
     rng_streams = ("cvae",)
 
-    def __init__(self, policy: PopulationPolicy, actor_ckpt: str | None = None, env_id: str | None = None,
-                 latent_dim: int = 8, hidden=(256, 256), activation: str = "relu", beta: float = 0.5,
-                 max_latent: float | None = None, lr: float = 1e-3, rounds: int = 20, round_steps: int = 100,
-                 eval_every: int = 1, eval_episodes: int = 10, seed: int = 0) -> None:
+    def __init__(
+        self,
+        policy: PopulationPolicy,
+        actor_ckpt: str | None = None,
+        env_id: str | None = None,
+        latent_dim: int = 8,
+        hidden=(256, 256),
+        activation: str = "relu",
+        beta: float = 0.5,
+        max_latent: float | None = None,
+        lr: float = 1e-3,
+        rounds: int = 20,
+        round_steps: int = 100,
+        eval_every: int = 1,
+        eval_episodes: int = 10,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         if not actor_ckpt:
-            raise ValueError("GPV needs a trained actor: method.actor_ckpt=PATH (a DDPG/TD3 checkpoint, e.g. "
-                             "runs/td3_pendulum/…/checkpoints/last.ckpt)")
+            raise ValueError(
+                "GPV needs a trained actor: method.actor_ckpt=PATH (a DDPG/TD3 checkpoint, e.g. "
+                "runs/td3_pendulum/…/checkpoints/last.ckpt)"
+            )
         self.policy = policy.requires_grad_(False)  # the teacher: the trained DDPG/TD3 actor
         load_teacher(policy, actor_ckpt, env_id)
         self.cvae = make_cvae(policy, latent_dim, hidden, activation, beta, max_latent)
@@ -100,8 +129,14 @@ class GPVModule(SeededRNGs, L.LightningModule):
         return self.policy.head(self.policy.net(obs))
 
     def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
-        return play_variations(self.cvae, evaluator or self.trainer.datamodule.evaluator,
-                               episodes or self.eval_episodes, self.seed, seed, self.device)
+        return play_variations(
+            self.cvae,
+            evaluator or self.trainer.datamodule.evaluator,
+            episodes or self.eval_episodes,
+            self.seed,
+            seed,
+            self.device,
+        )
 
     def video_act(self):
         """The variation at the latent mean z = 0 (what ``genpolicy.evaluate video=`` records)."""
@@ -115,12 +150,14 @@ class GPVModule(SeededRNGs, L.LightningModule):
         dm = self.trainer.datamodule
         if int(self.env_steps) == 0:
             self.env_steps.fill_(dm.env_steps)
-        log_round(self, {"gpv/teacher_return": float(dm.teacher_returns.mean()), "gpv/dataset_size": float(len(dm.states))})
+        log_round(
+            self, {"gpv/teacher_return": float(dm.teacher_returns.mean()), "gpv/dataset_size": float(len(dm.states))}
+        )
 
     def training_step(self, dataloader_iter) -> None:
         item = next_item(self, dataloader_iter)  # pulled, not prefetched: the sampler state stays exact
         opt = self.optimizers()
-        for obs, action in zip(item["obs"], item["action"]):
+        for obs, action in zip(item["obs"], item["action"], strict=True):
             recon, kl = self.cvae.losses(obs, action, self.rng("cvae"))
             opt.zero_grad(set_to_none=True)
             self.manual_backward(recon + self.beta * kl)
@@ -139,12 +176,19 @@ class GPVModule(SeededRNGs, L.LightningModule):
         self.generation += 1
         gen = int(self.generation)
         recon, kl = (self._sums / self.round_steps).tolist()
-        stats = {"cvae/recon": recon, "cvae/kl": kl, "cvae/loss": recon + self.beta * kl,
-                 "time/round_s": time.perf_counter() - self._started}
+        stats = {
+            "cvae/recon": recon,
+            "cvae/kl": kl,
+            "cvae/loss": recon + self.beta * kl,
+            "time/round_s": time.perf_counter() - self._started,
+        }
         if gen % self.eval_every == 0 or gen >= self.rounds:
             test = self.test_return(seed=gen)
             self.latest_test = (gen - 1, float(test.returns.mean()))
-            stats |= {"eval/return_mean": self.latest_test[1], "eval/return_std": float(test.returns.std(unbiased=False))}
+            stats |= {
+                "eval/return_mean": self.latest_test[1],
+                "eval/return_std": float(test.returns.std(unbiased=False)),
+            }
         log_round(self, stats)
         self.log("gen", float(gen), prog_bar=True, logger=False, batch_size=1)
         if self.latest_test is not None:
@@ -160,9 +204,17 @@ class STGPVModule(TD3Module):
     rng_streams = (*TD3Module.rng_streams, "cvae", "explore")
     explores_with_actor = False  # the cVAE's samples explore
 
-    def __init__(self, policy: PopulationPolicy, latent_dim: int = 8, cvae_hidden=(256, 256),
-                 cvae_activation: str = "relu", beta: float = 0.5, max_latent: float | None = None,
-                 cvae_lr: float = 1e-3, **td3) -> None:
+    def __init__(
+        self,
+        policy: PopulationPolicy,
+        latent_dim: int = 8,
+        cvae_hidden=(256, 256),
+        cvae_activation: str = "relu",
+        beta: float = 0.5,
+        max_latent: float | None = None,
+        cvae_lr: float = 1e-3,
+        **td3,
+    ) -> None:
         super().__init__(policy, **td3)
         self.cvae = make_cvae(policy, latent_dim, cvae_hidden, cvae_activation, beta, max_latent)
         self.beta, self.cvae_lr = float(beta), positive("cvae_lr", cvae_lr)
@@ -193,7 +245,13 @@ class STGPVModule(TD3Module):
             return {}
         stats = {"cvae/recon": float(r["recon"]) / r["n_critic"], "cvae/kl": float(r["kl"]) / r["n_critic"]}
         if testing:
-            test = play_variations(self.cvae, self.trainer.datamodule.evaluator, self.eval_episodes, self.seed,
-                                   int(self.generation), self.device)
+            test = play_variations(
+                self.cvae,
+                self.trainer.datamodule.evaluator,
+                self.eval_episodes,
+                self.seed,
+                int(self.generation),
+                self.device,
+            )
             stats["gpv/variation_return"] = float(test.returns.mean())
         return stats

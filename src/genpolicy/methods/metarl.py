@@ -25,7 +25,9 @@ from genpolicy.seeding import eval_seeds, seeds, stream
 class MetaRLModule(PopulationModule):
     def __init__(self, policy, strategy, lifetimes: int = 1, **kwargs) -> None:
         if not isinstance(policy, MetaRLPolicy):
-            raise ValueError(f"method=metarl evolves learning rules: it needs policy=metarl, got {type(policy).__name__}")
+            raise ValueError(
+                f"method=metarl evolves learning rules: it needs policy=metarl, got {type(policy).__name__}"
+            )
         kwargs.pop("episodes_per_member", None)
         super().__init__(policy, strategy, episodes_per_member=lifetimes, **kwargs)
 
@@ -47,7 +49,7 @@ class MetaRLModule(PopulationModule):
         for name, genome, learn in (("eval", rule, True), ("frozen", rule, False), ("random_rule", random_rule, True)):
             actors = []
 
-            def bind(params, learn=learn):
+            def bind(params, learn=learn, actors=actors):
                 actors.append(self.policy.bind(params, learn=learn, record=True))
                 return actors[-1]
 

@@ -49,11 +49,16 @@ class PopulationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if strategy.kind not in self.strategy_kinds:
-            raise ValueError(f"{type(self).__name__} needs a {' or '.join(self.strategy_kinds)} strategy "
-                             f"({', '.join(strategy_names(k) for k in self.strategy_kinds)}), got "
-                             f"{type(strategy).__name__}; method=direct takes any strategy")
-        for name, value in (("episodes_per_member", episodes_per_member), ("eval_every", eval_every),
-                            ("eval_episodes", eval_episodes)):
+            raise ValueError(
+                f"{type(self).__name__} needs a {' or '.join(self.strategy_kinds)} strategy "
+                f"({', '.join(strategy_names(k) for k in self.strategy_kinds)}), got "
+                f"{type(strategy).__name__}; method=direct takes any strategy"
+            )
+        for name, value in (
+            ("episodes_per_member", episodes_per_member),
+            ("eval_every", eval_every),
+            ("eval_episodes", eval_episodes),
+        ):
             integer(name, value)
         self.automatic_optimization = False
         self.policy, self.strategy = policy, strategy
@@ -143,13 +148,21 @@ class PopulationModule(L.LightningModule):
         cap = None
         if self.adaptive_episode_cap and self.last_mean_length > 0:
             cap = max(1, int(2 * self.last_mean_length))
-        env_seeds = torch.cat([self.env_seeds(gen_seed, P, self.strategy.env_pairs),
-                               self.env_seeds(gen_seed, 1, name="centre_env")])
+        env_seeds = torch.cat(
+            [self.env_seeds(gen_seed, P, self.strategy.env_pairs), self.env_seeds(gen_seed, 1, name="centre_env")]
+        )
         act_gen = generator(gen_seed, "action", self.device)
         z = None if self.genome is None else self.genome.sample_latents(stream(gen_seed, "latent"), self.latents)
         result, shard = evaluate_sharded(  # this rank's slice, everyone's results
-            self, self.evaluator, lambda params: self.policy.bind(params, act_gen), self.policies(population, z),
-            self.episodes_per_member, env_seeds, self.device, max_steps=cap, obs_stats=self.policy.norm.enabled,
+            self,
+            self.evaluator,
+            lambda params: self.policy.bind(params, act_gen),
+            self.policies(population, z),
+            self.episodes_per_member,
+            env_seeds,
+            self.device,
+            max_steps=cap,
+            obs_stats=self.policy.norm.enabled,
         )
         fit_all = result.returns.view(P + 1, -1).mean(1)  # (P + 1,): mean over latents × episodes
         fitness, centre_fitness = fit_all[:P], fit_all[P]
@@ -157,8 +170,15 @@ class PopulationModule(L.LightningModule):
         # this rank's members (a member belongs to the rank holding its first policy), for the metrics
         local_fitness = fit_all[-(-shard.lo // k) : min(-(-shard.hi // k), P)]
 
-        extra = update(self.strategy, self.centre, self.optimizers(), self.lr_schedulers(), fitness.to(self.device),
-                       gen_seed, lambda candidates, episodes: self._rescore(candidates, episodes, gen_seed, z))
+        extra = update(
+            self.strategy,
+            self.centre,
+            self.optimizers(),
+            self.lr_schedulers(),
+            fitness.to(self.device),
+            gen_seed,
+            lambda candidates, episodes: self._rescore(candidates, episodes, gen_seed, z),
+        )
         if result.obs_count:
             self.policy.norm.update(result.obs_sum, result.obs_sumsq, result.obs_count)
 
@@ -181,18 +201,30 @@ class PopulationModule(L.LightningModule):
         sharded; counted in ``env_steps``."""
         k = self.latents
         idx = torch.arange(len(candidates) * k * episodes)
-        scores, _ = evaluate_sharded(self, self.evaluator, self.policy.bind, self.policies(candidates, z), episodes,
-                                     seeds(gen_seed, "elite_env", idx % (k * episodes)), self.device)
+        scores, _ = evaluate_sharded(
+            self,
+            self.evaluator,
+            self.policy.bind,
+            self.policies(candidates, z),
+            episodes,
+            seeds(gen_seed, "elite_env", idx % (k * episodes)),
+            self.device,
+        )
         self.env_steps += scores.env_steps
         return scores.returns.view(len(candidates), -1).mean(1)
 
-    def _log_generation(self, gen: int, fitness, local_fitness, centre_fitness, result, extra: dict, cap,
-                        shard) -> None:
+    def _log_generation(
+        self, gen: int, fitness, local_fitness, centre_fitness, result, extra: dict, cap, shard
+    ) -> None:
         finite = torch.isfinite(fitness)
         local = local_fitness[torch.isfinite(local_fitness)]
         # each rank adds its own members; compute() synchronises the metrics across DDP ranks
-        for metric, values in ((self.fitness_mean, local), (self.fitness_sq, local.square()),
-                               (self.fitness_max, local), (self.fitness_min, local)):
+        for metric, values in (
+            (self.fitness_mean, local),
+            (self.fitness_sq, local.square()),
+            (self.fitness_max, local),
+            (self.fitness_min, local),
+        ):
             metric.update(values.to(self.device, torch.float32))
         mean, sq = self.fitness_mean.compute(), self.fitness_sq.compute()
         stats = {
@@ -215,8 +247,11 @@ class PopulationModule(L.LightningModule):
         for metric in (self.fitness_mean, self.fitness_sq, self.fitness_max, self.fitness_min):
             metric.reset()
         self.log_dict(stats)
-        self.log_dict({"gen": float(gen), "fit_mean": float(stats["fitness/mean"]),
-                       "fit_max": float(stats["fitness/max"])}, prog_bar=True, logger=False)
+        self.log_dict(
+            {"gen": float(gen), "fit_mean": float(stats["fitness/mean"]), "fit_max": float(stats["fitness/max"])},
+            prog_bar=True,
+            logger=False,
+        )
 
 
 class WithSolution:

@@ -56,14 +56,24 @@ class Shard:
     gather_bytes: int = 0  # bytes this rank contributed to the all_gather
 
 
-def evaluate_sharded(module, evaluator, bind, population, episodes: int, seeds: torch.Tensor, device,
-                     max_steps: int | None = None, obs_stats: bool = False) -> tuple[RolloutResult, Shard]:
+def evaluate_sharded(
+    module,
+    evaluator,
+    bind,
+    population,
+    episodes: int,
+    seeds: torch.Tensor,
+    device,
+    max_steps: int | None = None,
+    obs_stats: bool = False,
+) -> tuple[RolloutResult, Shard]:
     """Evaluate this rank's slice and gather everyone's: (whole-generation result, this rank's shard)."""
     world, rank = world_of(module)
     n, E = len(population), int(episodes)
     lo, hi = shard_bounds(n, world, rank)
-    local = evaluator.evaluate(bind, SliceRows(population, lo, hi), E, seeds[lo * E : hi * E], device,
-                               max_steps=max_steps, obs_stats=obs_stats)
+    local = evaluator.evaluate(
+        bind, SliceRows(population, lo, hi), E, seeds[lo * E : hi * E], device, max_steps=max_steps, obs_stats=obs_stats
+    )
     if world == 1:
         return local, Shard(lo, hi)
     rows = [local.returns, local.lengths.double()]
@@ -79,7 +89,10 @@ def evaluate_sharded(module, evaluator, bind, population, episodes: int, seeds: 
     full = torch.cat([gathered[r, : (lambda b: b[1] - b[0])(shard_bounds(n, world, r))] for r in range(world)]).cpu()
     lengths = full[:, E : 2 * E].long()
     result = RolloutResult(
-        returns=full[:, :E].contiguous(), lengths=lengths, env_steps=int(lengths.sum()), wall_s=local.wall_s,
+        returns=full[:, :E].contiguous(),
+        lengths=lengths,
+        env_steps=int(lengths.sum()),
+        wall_s=local.wall_s,
         obs_sums=full[:, 2 * E :].reshape(n, E, 2, -1).contiguous() if obs_stats else None,
     )
     return result, shard

@@ -54,8 +54,10 @@ def check_precision(plugin) -> None:
     """The fused update computes its own gradients and casts only to bfloat16: a float16 gradient
     scaler (``16-mixed`` on CUDA) would unscale gradients that were never scaled."""
     if getattr(plugin, "scaler", None) is not None:
-        raise ValueError("DDPG/TD3 support trainer.precision 32-true or bf16-mixed, not 16-mixed "
-                         "(its gradient scaler would unscale gradients the fused update never scaled)")
+        raise ValueError(
+            "DDPG/TD3 support trainer.precision 32-true or bf16-mixed, not 16-mixed "
+            "(its gradient scaler would unscale gradients the fused update never scaled)"
+        )
 
 
 def _step(opt, net: torch.nn.Module) -> None:
@@ -78,11 +80,27 @@ class TD3Module(SeededRNGs, L.LightningModule):
     explores_with_actor = True  # the collector acts with the actor (+ noise): a compiled update prepares its actions
     rng_streams = ("target_noise",)
 
-    def __init__(self, policy: PopulationPolicy, critic_hidden=(400, 300), critic_activation: str = "relu",
-                 twin_critics: bool = True, target_noise: float = 0.2, target_noise_clip: float = 0.5,
-                 policy_delay: int = 2, gamma: float = 0.99, tau: float = 0.005, actor_lr: float = 1e-3,
-                 critic_lr: float = 1e-3, rounds: int = 100, round_steps: int = 1000, eval_every: int = 1,
-                 eval_episodes: int = 10, items_per_step: int = 16, compile: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        policy: PopulationPolicy,
+        critic_hidden=(400, 300),
+        critic_activation: str = "relu",
+        twin_critics: bool = True,
+        target_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        policy_delay: int = 2,
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        actor_lr: float = 1e-3,
+        critic_lr: float = 1e-3,
+        rounds: int = 100,
+        round_steps: int = 1000,
+        eval_every: int = 1,
+        eval_episodes: int = 10,
+        items_per_step: int = 16,
+        compile: bool = False,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if policy.head.kind != "box":
             raise ValueError("DDPG/TD3 need a continuous (Box) action space")
@@ -91,12 +109,15 @@ class TD3Module(SeededRNGs, L.LightningModule):
         if not 0 <= gamma <= 1 or not 0 < tau <= 1:
             raise ValueError(f"gamma must be in [0, 1] and tau in (0, 1]; got gamma={gamma!r}, tau={tau!r}")
         if target_noise < 0 or target_noise_clip < 0:
-            raise ValueError(f"target_noise and target_noise_clip must be ≥ 0, got {target_noise!r}, {target_noise_clip!r}")
+            raise ValueError(
+                f"target_noise and target_noise_clip must be ≥ 0, got {target_noise!r}, {target_noise_clip!r}"
+            )
         self.automatic_optimization = False
         self.policy = policy
         self.actor = policy.net.requires_grad_(True)  # the policy's MLP is the actor
-        self.critic = Critics(policy.net.sizes[0], policy.head.out_dim, critic_hidden, critic_activation,
-                              2 if twin_critics else 1)
+        self.critic = Critics(
+            policy.net.sizes[0], policy.head.out_dim, critic_hidden, critic_activation, 2 if twin_critics else 1
+        )
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.target_noise, self.target_noise_clip = float(target_noise), float(target_noise_clip)
@@ -142,13 +163,16 @@ class TD3Module(SeededRNGs, L.LightningModule):
         # In float32, as the collector acts: casting the weights for bf16 on every step of a few copies
         # costs more than the products (a 10-episode Pendulum test: 100 → 60 ms).
         with torch.autocast(self.device.type, enabled=False):
-            return evaluator.evaluate(self.policy.bind, self.test_policies(), n, eval_seeds(self.seed, seed, n),
-                                      self.device)
+            return evaluator.evaluate(
+                self.policy.bind, self.test_policies(), n, eval_seeds(self.seed, seed, n), self.device
+            )
 
     # ---------------------------------------------------------------- Lightning plumbing
     def configure_optimizers(self):
-        return [torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr, **_fused(self.device)),
-                torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **_fused(self.device))]
+        return [
+            torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr, **_fused(self.device)),
+            torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **_fused(self.device)),
+        ]
 
     # ---------------------------------------------------------------- one item: collected steps + k updates
     def training_step(self, dataloader_iter) -> None:
@@ -193,7 +217,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
         the hand-written passes of nets/fused.py: bfloat16 hidden layers under bf16-mixed precision,
         float32 otherwise (no autograd, no autocast inside). With ``compile=true``, in one process and
         with plain Adam optimizers, the whole update — passes, Adam steps, Polyak — is one compiled graph."""
-        dtype = torch.get_autocast_dtype(self.device.type) if torch.is_autocast_enabled(self.device.type) else torch.float32
+        dtype = (
+            torch.get_autocast_dtype(self.device.type) if torch.is_autocast_enabled(self.device.type) else torch.float32
+        )
         shadows = self._shadows(dtype)
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
             eps = self._target_eps(b["action"])
@@ -201,21 +227,24 @@ class TD3Module(SeededRNGs, L.LightningModule):
             plan = self._plan(shadows, actor_opt, critic_opt) if self.compile else None
             if plan is not None:
                 acting_obs = self.__dict__.get("_acting_obs")
-                action = compiled(whole_update)(self.policy.head, *plan, b, self.gamma, self.tau, eps, actor_too,
-                                                self._round["sums"], acting_obs)
+                action = compiled(whole_update)(
+                    self.policy.head, *plan, b, self.gamma, self.tau, eps, actor_too, self._round["sums"], acting_obs
+                )
                 if action is not None:
                     self.__dict__["_prepared_action"] = (acting_obs, action)
                 self._count(actor_too)
                 return
             self._forget_plan()  # the steps below write parameters without their copies
             nets = roles(shadows["actors"].refresh(), shadows["critics"].refresh())
-            grads, critic_loss, q_mean, actor_pass = self._math(critic_grads)(self.policy.head, nets, b, self.gamma,
-                                                                              eps, actor_too)
+            grads, critic_loss, q_mean, actor_pass = self._math(critic_grads)(
+                self.policy.head, nets, b, self.gamma, eps, actor_too
+            )
             self._descend(self.critic, self.critic.nets, grads, critic_opt)
             actor_loss = None
             if actor_too:
-                grads, actor_loss = self._math(actor_grads)(self.policy.head, nets["actor"],
-                                                            shadows["critics"].refresh().first(), b["obs"], actor_pass)
+                grads, actor_loss = self._math(actor_grads)(
+                    self.policy.head, nets["actor"], shadows["critics"].refresh().first(), b["obs"], actor_pass
+                )
                 self._descend(self.actor, [self.actor], grads, actor_opt)
                 for net, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.tau)
@@ -227,7 +256,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
         if self.target_noise == 0:
             return None
         eps = torch.randn(action.shape, generator=self.rng("target_noise"), device=self.device)
-        return (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * ((self.high - self.low) / 2)
+        return (eps * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip) * (
+            (self.high - self.low) / 2
+        )
 
     def _descend(self, net: torch.nn.Module, mlps, grads, opt) -> None:
         """Store ``grads`` as ``net``'s ``.grad``, average them over DDP ranks, take the optimizer's step."""
@@ -246,7 +277,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
             return plan[1]
         if self._trainer is not None and self.trainer.world_size > 1:
             return None
-        opts = {"actor": getattr(actor_opt, "optimizer", actor_opt), "critic": getattr(critic_opt, "optimizer", critic_opt)}
+        opts = {
+            "actor": getattr(actor_opt, "optimizer", actor_opt),
+            "critic": getattr(critic_opt, "optimizer", critic_opt),
+        }
         hypers = {k: adam.hyper(opt) for k, opt in opts.items()}
         if None in hypers.values():
             return None
@@ -270,8 +304,12 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self._round["n_actor"] += int(actor_too)
 
     def _mlps(self) -> dict[str, list]:
-        return {"actor": [self.actor], "actor_target": [self.actor_target], "critic": list(self.critic.nets),
-                "critic_target": list(self.critic_target.nets)}
+        return {
+            "actor": [self.actor],
+            "actor_target": [self.actor_target],
+            "critic": list(self.critic.nets),
+            "critic_target": list(self.critic_target.nets),
+        }
 
     def _shadows(self, dtype: torch.dtype) -> dict[str, fused.Shadow]:
         """The batched compute-dtype copies of [actor, actor_target] and [critics…, critic targets…] (made
@@ -281,8 +319,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
         if key not in cache:
             cache.clear()
             mlps = self._mlps()
-            cache[key] = {"actors": fused.Shadow(mlps["actor"] + mlps["actor_target"], dtype),
-                          "critics": fused.Shadow(mlps["critic"] + mlps["critic_target"], dtype)}
+            cache[key] = {
+                "actors": fused.Shadow(mlps["actor"] + mlps["actor_target"], dtype),
+                "critics": fused.Shadow(mlps["critic"] + mlps["critic_target"], dtype),
+            }
         return cache[key]
 
     def _math(self, fn):
@@ -295,7 +335,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
             return
         grads = [p.grad for p in net.parameters()]
         flat = self.trainer.strategy.reduce(torch.cat([g.reshape(-1) for g in grads]), reduce_op="mean")
-        torch._foreach_copy_(grads, [c.view_as(g) for c, g in zip(flat.split([g.numel() for g in grads]), grads)])
+        torch._foreach_copy_(
+            grads, [c.view_as(g) for c, g in zip(flat.split([g.numel() for g in grads]), grads, strict=True)]
+        )
 
     def round_stats(self, r: dict, testing: bool) -> dict:
         """Extra per-round metrics of subclasses."""
@@ -317,17 +359,30 @@ class TD3Module(SeededRNGs, L.LightningModule):
         keep_freed_memory()  # the update's tensors are reused from the heap, not re-faulted from the OS
 
     def _fresh_round(self) -> dict:
-        return {"returns": [], "lengths": [], "steps": 0, "n_critic": 0, "n_actor": 0, "started": time.perf_counter(),
-                "sums": torch.zeros(3, device=self.device)}  # critic loss, mean Q_1, actor loss
+        return {
+            "returns": [],
+            "lengths": [],
+            "steps": 0,
+            "n_critic": 0,
+            "n_actor": 0,
+            "started": time.perf_counter(),
+            "sums": torch.zeros(3, device=self.device),
+        }  # critic loss, mean Q_1, actor loss
 
     def _end_round(self) -> None:
         r, gen = self._round, int(self.generation)
         wall = time.perf_counter() - r["started"]
-        stats = {"rollout/env_steps": float(self.env_steps), "rollout/steps_per_s": r["steps"] / max(wall, 1e-9),
-                 "time/round_s": wall, "ddpg/updates": float(self.updates)}
+        stats = {
+            "rollout/env_steps": float(self.env_steps),
+            "rollout/steps_per_s": r["steps"] / max(wall, 1e-9),
+            "time/round_s": wall,
+            "ddpg/updates": float(self.updates),
+        }
         if r["returns"]:
-            stats |= {"rollout/episode_return": sum(r["returns"]) / len(r["returns"]),
-                      "rollout/episode_length": sum(r["lengths"]) / len(r["lengths"])}
+            stats |= {
+                "rollout/episode_return": sum(r["returns"]) / len(r["returns"]),
+                "rollout/episode_length": sum(r["lengths"]) / len(r["lengths"]),
+            }
         critic_loss, q, actor_loss = r["sums"].tolist()
         if r["n_critic"]:
             stats |= {"ddpg/critic_loss": critic_loss / r["n_critic"], "ddpg/q_mean": q / r["n_critic"]}

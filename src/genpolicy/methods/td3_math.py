@@ -10,8 +10,9 @@ import torch
 from genpolicy.nets import adam, fused
 
 
-def critic_grads(head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None,
-                 actor_too: bool = False):
+def critic_grads(
+    head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None, actor_too: bool = False
+):
     """The critic's gradients for one minibatch: y = r + γ·(1 − terminated)·min_i Q'_i(s', ã') with
     ã' = π'(s') (+ ``eps``, clipped to the box: target-policy smoothing), loss Σ_i mean (Q_i(s, a) − y)²
     → (per-layer gradients, loss, mean Q_1, the actor's recorded pass π(s) for :func:`actor_grads` or None).
@@ -35,7 +36,9 @@ def critic_grads(head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps:
     n = nets["critic"].weights[0].shape[0]
     x = torch.stack([torch.cat([obs, b["action"]], -1), torch.cat([next_obs, next_action], -1)])
     tape = fused.Tape()
-    qs = fused.forward(nets["critics"], x.repeat_interleave(n, 0), tape)[..., 0]  # (2n, B): Q_i(s, a), then Q'_i(s', ã')
+    qs = fused.forward(nets["critics"], x.repeat_interleave(n, 0), tape)[
+        ..., 0
+    ]  # (2n, B): Q_i(s, a), then Q'_i(s', ã')
     q = qs[:n]
     y = b["reward"] + gamma * (1.0 - b["terminated"]) * qs[n:].min(0).values  # (B,)
     err = q - y
@@ -50,9 +53,10 @@ def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor
     out, actor_tape = actor_pass  # (B, action_dim) before the head
     tape = fused.Tape()
     q = fused.forward(critic, torch.cat([obs, head(out)], -1)[None], tape)[0, :, 0]
-    _, d_input = fused.backward(critic, tape, torch.full_like(q, -1 / q.shape[0])[None, :, None],
-                                weight_grads=False, input_grad=True)
-    d_out = head.backward(out, d_input[0, :, obs.shape[-1]:])
+    _, d_input = fused.backward(
+        critic, tape, torch.full_like(q, -1 / q.shape[0])[None, :, None], weight_grads=False, input_grad=True
+    )
+    d_out = head.backward(out, d_input[0, :, obs.shape[-1] :])
     grads, _ = fused.backward(actor, actor_tape, d_out[None])
     return grads, -q.mean()
 
@@ -60,18 +64,35 @@ def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor
 def roles(actors: fused.Stack, critics: fused.Stack) -> dict[str, fused.Stack]:
     """The networks as views of the two stacks [actor, actor_target] and [critics…, critic targets…]."""
     n = critics.weights[0].shape[0] // 2
-    return {"actors": actors, "critics": critics, "actor": actors.part(0, 1), "actor_target": actors.part(1, 2),
-            "critic": critics.part(0, n), "critic_target": critics.part(n, 2 * n)}
+    return {
+        "actors": actors,
+        "critics": critics,
+        "actor": actors.part(0, 1),
+        "actor_target": actors.part(1, 2),
+        "critic": critics.part(0, n),
+        "critic_target": critics.part(n, 2 * n),
+    }
 
 
-def accumulate_(sums: torch.Tensor, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None) -> None:
+def accumulate_(
+    sums: torch.Tensor, critic_loss: torch.Tensor, q_mean: torch.Tensor, actor_loss: torch.Tensor | None
+) -> None:
     """Add one update's (critic loss, mean Q_1, actor loss) to a round's running sums (3,)."""
     sums.add_(torch.stack([critic_loss, q_mean, torch.zeros_like(q_mean) if actor_loss is None else actor_loss]))
 
 
-def whole_update(head, nets: dict[str, fused.Stack], groups: dict[str, dict], b: dict, gamma: float, tau: float,
-                 eps: torch.Tensor | None, actor_too: bool, sums: torch.Tensor,
-                 acting_obs: torch.Tensor | None = None) -> torch.Tensor | None:
+def whole_update(
+    head,
+    nets: dict[str, fused.Stack],
+    groups: dict[str, dict],
+    b: dict,
+    gamma: float,
+    tau: float,
+    eps: torch.Tensor | None,
+    actor_too: bool,
+    sums: torch.Tensor,
+    acting_obs: torch.Tensor | None = None,
+) -> torch.Tensor | None:
     """One whole update, in place, as one function for ``torch.compile`` (``compile=true``): the critic's
     gradients and Adam step, then (``actor_too``) the actor's against the updated critic and the Polyak
     step of both targets; the losses are added to ``sums``. ``groups[k]`` holds net k's parameters
@@ -89,7 +110,9 @@ def whole_update(head, nets: dict[str, fused.Stack], groups: dict[str, dict], b:
         actor = groups["actor"]
         adam.step_(actor["params"], fused.flat_grads(grads), actor["state"], actor["hyper"], fused.slots(nets["actor"]))
         for k in ("actor", "critic"):
-            for target, p, copy_ in zip(groups[k + "_target"]["params"], groups[k]["params"], fused.slots(nets[k + "_target"])):
+            for target, p, copy_ in zip(
+                groups[k + "_target"]["params"], groups[k]["params"], fused.slots(nets[k + "_target"]), strict=True
+            ):
                 copy_.copy_(target.lerp_(p, tau))
     accumulate_(sums, critic_loss, q_mean, actor_loss)
     if acting_obs is None:

@@ -38,8 +38,13 @@ class ActorGraph:
     output node with outgoing edges (output neurons get their learning signal from the reward cell).
     """
 
-    def __init__(self, num_nodes: int, inputs: Sequence[int] | Tensor, outputs: Sequence[int] | Tensor,
-                 edge_index: Sequence[Sequence[int]] | Tensor) -> None:
+    def __init__(
+        self,
+        num_nodes: int,
+        inputs: Sequence[int] | Tensor,
+        outputs: Sequence[int] | Tensor,
+        edge_index: Sequence[Sequence[int]] | Tensor,
+    ) -> None:
         n = int(num_nodes)
         if n < 2:
             raise ValueError(f"an actor graph needs at least two nodes, got {num_nodes}")
@@ -88,8 +93,9 @@ class ActorGraph:
         # several layers it is Σ_d share_d · (mean over its edges into layer d), share_d = its fraction
         # of outgoing edges that go into layer d (1 or 0 in a layered graph)
         out_deg = torch.zeros(n).index_add_(0, pre, torch.ones(pre.numel()))
-        self.signal_share = [torch.zeros(n).index_add_(0, pre[e], torch.ones(e.numel())) / out_deg.clamp(min=1)
-                             for e in self.layer_edges]
+        self.signal_share = [
+            torch.zeros(n).index_add_(0, pre[e], torch.ones(e.numel())) / out_deg.clamp(min=1) for e in self.layer_edges
+        ]
 
     @classmethod
     def layered(cls, sizes: Sequence[int]) -> ActorGraph:
@@ -126,10 +132,16 @@ class ActorGraph:
         if int((self.depth == 0).sum()) != sizes[0]:
             return None
         ref = ActorGraph.layered(sizes)
-        same = (self.num_nodes == ref.num_nodes and torch.equal(self.inputs, ref.inputs)
-                and torch.equal(self.outputs, ref.outputs) and torch.equal(self.edge_index, ref.edge_index))
+        same = (
+            self.num_nodes == ref.num_nodes
+            and torch.equal(self.inputs, ref.inputs)
+            and torch.equal(self.outputs, ref.outputs)
+            and torch.equal(self.edge_index, ref.edge_index)
+        )
         return sizes if same else None
 
     def __repr__(self) -> str:
-        return (f"ActorGraph(nodes={self.num_nodes}, inputs={self.inputs.numel()}, outputs={self.outputs.numel()}, "
-                f"edges={self.num_edges}, layers={self.num_layers})")
+        return (
+            f"ActorGraph(nodes={self.num_nodes}, inputs={self.inputs.numel()}, outputs={self.outputs.numel()}, "
+            f"edges={self.num_edges}, layers={self.num_layers})"
+        )

@@ -23,8 +23,12 @@ def hyper(opt: torch.optim.Optimizer) -> tuple[float, float, float, float] | Non
     if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
         return None
     g = opt.param_groups[0]
-    if g["weight_decay"] or g["amsgrad"] or g["maximize"] or any(
-            isinstance(v, torch.Tensor) for v in (g["lr"], *g["betas"], g["eps"])):
+    if (
+        g["weight_decay"]
+        or g["amsgrad"]
+        or g["maximize"]
+        or any(isinstance(v, torch.Tensor) for v in (g["lr"], *g["betas"], g["eps"]))
+    ):
         return None
     return float(g["lr"]), float(g["betas"][0]), float(g["betas"][1]), float(g["eps"])
 
@@ -45,8 +49,13 @@ def state(opt: torch.optim.Adam, params: Sequence[torch.Tensor]) -> dict[str, li
     return out if len({float(t) for t in out["step"]}) <= 1 else None
 
 
-def step_(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], state: dict[str, list[torch.Tensor]],
-          hyper: tuple[float, float, float, float], copies: Sequence[torch.Tensor] = ()) -> None:
+def step_(
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    state: dict[str, list[torch.Tensor]],
+    hyper: tuple[float, float, float, float],
+    copies: Sequence[torch.Tensor] = (),
+) -> None:
     """One Adam step in place on ``params`` and ``state`` (whose step counts are equal, see :func:`state`);
     each ``copies[i]`` (if given) receives the new ``params[i]`` in its own dtype."""
     lr, beta1, beta2, eps = hyper
@@ -58,7 +67,7 @@ def step_(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], state: 
     t = state["step"][0]
     step_size = lr / (1 - torch.exp(t * math.log(beta1)))
     inv_sqrt_bc2 = torch.rsqrt(1 - torch.exp(t * math.log(beta2)))
-    for i, (p, g, m, v) in enumerate(zip(params, grads, state["exp_avg"], state["exp_avg_sq"])):
+    for i, (p, g, m, v) in enumerate(zip(params, grads, state["exp_avg"], state["exp_avg_sq"], strict=True)):
         g = g.to(p.dtype)
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)

@@ -14,10 +14,13 @@ from genpolicy.policies.mlp import MLP
 class Critics(nn.Module):
     """``n`` independent MLPs over the concatenated (observation, action): forward → (n, B)."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (400, 300),
-                 activation: str = "relu", n: int = 1) -> None:
+    def __init__(
+        self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (400, 300), activation: str = "relu", n: int = 1
+    ) -> None:
         super().__init__()
-        self.nets = nn.ModuleList(MLP(obs_dim + action_dim, 1, hidden, activation) for _ in range(integer("critics", n)))
+        self.nets = nn.ModuleList(
+            MLP(obs_dim + action_dim, 1, hidden, activation) for _ in range(integer("critics", n))
+        )
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], -1)  # (B, obs_dim + action_dim)

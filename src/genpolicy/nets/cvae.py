@@ -15,19 +15,25 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genpolicy._checks import integer
+from genpolicy import _checks as check
 from genpolicy.policies.mlp import MLP
 
 
 class ActionVAE(nn.Module):
-    def __init__(self, obs_dim: int, action_dim: int, low: Sequence[float], high: Sequence[float],
-                 latent_dim: int = 8, hidden: Sequence[int] = (256, 256), activation: str = "relu",
-                 max_latent: float | None = None) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        low: Sequence[float],
+        high: Sequence[float],
+        latent_dim: int = 8,
+        hidden: Sequence[int] = (256, 256),
+        activation: str = "relu",
+        max_latent: float | None = None,
+    ) -> None:
         super().__init__()
-        self.latent_dim = integer("latent_dim", latent_dim)
-        if max_latent is not None and not max_latent > 0:
-            raise ValueError(f"max_latent must be > 0 or null (no clipping), got {max_latent!r}")
-        self.max_latent = None if max_latent is None else float(max_latent)
+        self.latent_dim = check.integer("latent_dim", latent_dim)
+        self.max_latent = check.optional(check.positive, "max_latent", max_latent)  # None: no clipping
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
         self.encoder = MLP(obs_dim + action_dim, 2 * self.latent_dim, hidden, activation)  # → (μ, log σ)
         self.decoder = MLP(obs_dim + self.latent_dim, action_dim, hidden, activation)

@@ -1,13 +1,12 @@
 """Hand-written forward and backward passes for stacks of small MLPs (the actor–critic update).
 
-An off-policy update on a CPU is dominated by per-call costs, not arithmetic: autograd's graph,
-autocast's weight casts on every call, ``addmm``'s slow bias path and a separate GEMM per critic. Here
-``n`` MLPs of one shape (TD3's twin critics; an actor is ``n = 1``) become batched matrices
-(:class:`Shadow`, re-read only after a parameter changed); every hidden layer is one ``bmm`` in the compute dtype (bfloat16 runs on AMX/tensor
-cores); the last layer — Q-values and pre-tanh actions — stays float32 (a bf16 Q of −500 would be
-rounded to ±2). The backward pass is the chain rule written out, so one update is a fixed, short
-sequence of kernels. Parameters stay in their ``nn.Linear`` modules (checkpoints are unchanged);
-:func:`write_grads` stores the gradients as their float32 ``.grad``.
+An off-policy update on a CPU is dominated by per-call costs, not arithmetic: autograd's graph, autocast's weight
+casts on every call, ``addmm``'s slow bias path and a separate GEMM per critic. Here ``n`` MLPs of one shape (TD3's
+twin critics; an actor is ``n = 1``) become batched matrices (:class:`Shadow`, re-read only after a parameter
+changed); every hidden layer is one ``bmm`` in the compute dtype (bfloat16 runs on AMX/tensor cores); the last layer —
+Q-values and pre-tanh actions — stays float32 (a bf16 Q of −500 would be rounded to ±2). The backward pass is the
+chain rule written out, so one update is a fixed, short sequence of kernels. Parameters stay in their ``nn.Linear``
+modules (checkpoints are unchanged); :func:`write_grads` stores the gradients as their float32 ``.grad``.
 """
 
 from __future__ import annotations
@@ -28,12 +27,15 @@ class Stack:
     biases: list[torch.Tensor | None]
     activation: str
 
-    def part(self, start: int, stop: int) -> "Stack":
+    def part(self, start: int, stop: int) -> Stack:
         """MLPs ``start`` … ``stop − 1`` of the stack (views)."""
-        return Stack([w[start:stop] for w in self.weights], [None if b is None else b[start:stop] for b in self.biases],
-                     self.activation)
+        return Stack(
+            [w[start:stop] for w in self.weights],
+            [None if b is None else b[start:stop] for b in self.biases],
+            self.activation,
+        )
 
-    def first(self, k: int = 1) -> "Stack":
+    def first(self, k: int = 1) -> Stack:
         """The first ``k`` MLPs of the stack (views)."""
         return self.part(0, k)
 
@@ -46,7 +48,7 @@ class Tape:
     pre: list[torch.Tensor] = field(default_factory=list)
     post: list[torch.Tensor] = field(default_factory=list)
 
-    def part(self, start: int, stop: int) -> "Tape":
+    def part(self, start: int, stop: int) -> Tape:
         """The record of MLPs ``start`` … ``stop − 1`` of a stack's pass (views): their backward pass alone."""
         return Tape(*([t[start:stop] for t in ts] for ts in (self.inputs, self.pre, self.post)))
 
@@ -62,7 +64,9 @@ class Shadow:
         for i, layer in enumerate(first.layers):
             dt = torch.float32 if i == last else dtype
             self.weights.append(layer.weight.new_empty((len(mlps), *layer.weight.shape), dtype=dt))
-            self.biases.append(None if layer.bias is None else layer.weight.new_empty((len(mlps), 1, layer.out_features), dtype=dt))
+            self.biases.append(
+                None if layer.bias is None else layer.weight.new_empty((len(mlps), 1, layer.out_features), dtype=dt)
+            )
         self.net = Stack(self.weights, self.biases, first.activation)
         self.params = parameters(mlps)
         self._dst = slots(self.net)
@@ -75,7 +79,7 @@ class Shadow:
         a Polyak update, a loaded checkpoint: every in-place write bumps a tensor's version counter).
         Only those: a stack of a network and its target often has one half current."""
         seen = [(p._version, p.data_ptr()) for p in self.params]
-        stale = [i for i, (now, then) in enumerate(zip(seen, self._seen)) if now != then]
+        stale = [i for i, (now, then) in enumerate(zip(seen, self._seen, strict=True)) if now != then]
         if stale:
             torch._foreach_copy_([self._dst[i] for i in stale], [self.params[i] for i in stale])
             self._seen = seen
@@ -100,8 +104,12 @@ def single(params: Sequence[torch.Tensor], like: Stack) -> Stack:
 
 def slots(net: Stack) -> list[torch.Tensor]:
     """Views of the stack, one per parameter of :func:`parameters`: W[j] (out, in) and b[j, 0] (out,)."""
-    return [t for w, b in zip(net.weights, net.biases) for j in range(w.shape[0])
-            for t in ((w[j],) if b is None else (w[j], b[j, 0]))]
+    return [
+        t
+        for w, b in zip(net.weights, net.biases, strict=True)
+        for j in range(w.shape[0])
+        for t in ((w[j],) if b is None else (w[j], b[j, 0]))
+    ]
 
 
 def flat_grads(grads) -> list[torch.Tensor]:
@@ -113,7 +121,7 @@ def forward(net: Stack, x: torch.Tensor, tape: Tape | None = None) -> torch.Tens
     """x (n, B, in) (or (1, B, in), broadcast over the stack) → (n, B, out) float32."""
     act, last = ACTIVATIONS[net.activation], len(net.weights) - 1
     x = x.expand(net.weights[0].shape[0], -1, -1)
-    for i, (w, b) in enumerate(zip(net.weights, net.biases)):
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         x = x.to(w.dtype)
         h = _bmm(x, w.transpose(1, 2))
         if b is not None:

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 import torch
 
-from genpolicy._checks import integer, positive
+from genpolicy._checks import choice, integer, positive
 from genpolicy.policies.mlp import MLP
 from genpolicy.population.noise import pair_noise
 
 
 class Hypernetwork:
-    def __init__(self, policy_params: int, latent_dim: int = 2, hidden=(16,), activation: str = "tanh",
-                 bias: bool = False, output: str = "tanh", latents: int = 3, latent_std: float = 1 / 3,
-                 test_latents: int = 4) -> None:
+    def __init__(
+        self,
+        policy_params: int,
+        latent_dim: int = 2,
+        hidden=(16,),
+        activation: str = "tanh",
+        bias: bool = False,
+        output: str = "tanh",
+        latents: int = 3,
+        latent_std: float = 1 / 3,
+        test_latents: int = 4,
+    ) -> None:
         self.latent_dim = integer("latent_dim", latent_dim)
         self.latents, self.test_latents = integer("latents", latents), integer("test_latents", test_latents)
         self.latent_std = positive("latent_std", latent_std)
-        if output not in ("tanh", "identity"):
-            raise ValueError(f"hypernetwork output must be 'tanh' or 'identity', got {output!r}")
-        self.output = output
+        self.output = choice("hypernetwork output", output, ("tanh", "identity"))
         self.net = MLP(self.latent_dim, int(policy_params), hidden, activation, bias).requires_grad_(False)
         self.policy_params = int(policy_params)
 

@@ -50,6 +50,7 @@ _OUT, _BIAS, _SIGMA = 2, 3, 4
 
 class CellParams(NamedTuple):
     """One cell's parameters for B copies (views into the genome)."""
+
     w_state: Tensor  # (B, state + in, state)
     b_state: Tensor  # (B, 1, state)
     w_out: Tensor  # (B, state + in, out)
@@ -69,9 +70,11 @@ class RuleLayout:
     def __init__(self, state_dim: int = 8, signal_dim: int = 1) -> None:
         self.state_dim, self.signal_dim = int(state_dim), int(signal_dim)
         s = self.signal_dim
-        self.cells = {"reward": (1 + NODE_INFO, s),  # name: (inputs, outputs)
-                      "node": (NODE_INFO + s, s + 2),
-                      "connection": (2 * NODE_INFO + s + 2, s + 1)}
+        self.cells = {
+            "reward": (1 + NODE_INFO, s),  # name: (inputs, outputs)
+            "node": (NODE_INFO + s, s + 2),
+            "connection": (2 * NODE_INFO + s + 2, s + 1),
+        }
 
     def cell_params(self, name: str) -> int:
         i, o = self.cells[name]
@@ -91,7 +94,7 @@ class RuleLayout:
             parts = []
             for shape in ((h + i, h), (1, h), (h + i, o), (1, o)):
                 size = shape[0] * shape[1]
-                parts.append(genome[:, at:at + size].view(b, *shape))
+                parts.append(genome[:, at : at + size].view(b, *shape))
                 at += size
             out[name] = CellParams(*parts)
         return out
@@ -119,28 +122,55 @@ class ConnectionCell(MessagePassing):
     neuron's info, x_j: the pre neuron's); ``propagate`` over the reversed edges (post → pre, the way the
     learning signal travels) averages the edge signals at each pre neuron."""
 
-    edge_updater_type = {"x": Tensor, "sig": Tensor, "weight": Tensor, "flag": Tensor, "state": Tensor,
-                         "params": tuple[Tensor, Tensor, Tensor, Tensor], "copies": int}
+    edge_updater_type = {
+        "x": Tensor,
+        "sig": Tensor,
+        "weight": Tensor,
+        "flag": Tensor,
+        "state": Tensor,
+        "params": tuple[Tensor, Tensor, Tensor, Tensor],
+        "copies": int,
+    }
     propagate_type = {"msg": Tensor}
 
     def __init__(self) -> None:
         super().__init__(aggr="mean")
 
-    def forward(self, edge_index: Tensor, x: Tensor, sig: Tensor, weight: Tensor, flag: Tensor, state: Tensor,
-                params: CellParams, copies: int) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self,
+        edge_index: Tensor,
+        x: Tensor,
+        sig: Tensor,
+        weight: Tensor,
+        flag: Tensor,
+        state: Tensor,
+        params: CellParams,
+        copies: int,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """edge_index (2, B·E_layer); node tensors x (B·N, 5) info, sig (B·N, S) the node cell's signal;
         edge tensors weight, flag (B·E_layer, 1), state (B·E_layer, state) → (y (B·E_layer, S + 1), the
         new state, signal per node (B·N, S): the mean over its outgoing edges, 0 without any)."""
-        y, h = self.edge_updater(edge_index, x=x, sig=sig, weight=weight, flag=flag, state=state,
-                                 params=tuple(params), copies=copies)
+        y, h = self.edge_updater(
+            edge_index, x=x, sig=sig, weight=weight, flag=flag, state=state, params=tuple(params), copies=copies
+        )
         back = self.propagate(edge_index.flip(0), msg=y[:, :-1], size=(x.shape[0], x.shape[0]))
         return y, h, back
 
-    def edge_update(self, x_i: Tensor, x_j: Tensor, sig_i: Tensor, weight: Tensor, flag: Tensor, state: Tensor,
-                    params: tuple[Tensor, Tensor, Tensor, Tensor], copies: int) -> tuple[Tensor, Tensor]:
+    def edge_update(
+        self,
+        x_i: Tensor,
+        x_j: Tensor,
+        sig_i: Tensor,
+        weight: Tensor,
+        flag: Tensor,
+        state: Tensor,
+        params: tuple[Tensor, Tensor, Tensor, Tensor],
+        copies: int,
+    ) -> tuple[Tensor, Tensor]:
         feats = torch.cat([x_i, x_j, sig_i, weight, flag], -1)  # (B·E_layer, 2·5 + S + 2)
-        y, h = cell_step(CellParams(*params), feats.view(copies, -1, feats.shape[-1]),
-                         state.view(copies, -1, state.shape[-1]))  # each copy its own parameters
+        y, h = cell_step(
+            CellParams(*params), feats.view(copies, -1, feats.shape[-1]), state.view(copies, -1, state.shape[-1])
+        )  # each copy its own parameters
         return y.reshape(-1, y.shape[-1]), h.reshape(-1, h.shape[-1])
 
     def message(self, msg: Tensor) -> Tensor:
@@ -158,10 +188,23 @@ class LearningActor:
     node_state (B, N', state), edge_state (B, E, state).
     """
 
-    def __init__(self, graph: ActorGraph, layout: RuleLayout, genome: Tensor, generator: torch.Generator, *,
-                 lr: float = 0.01, weight_limit: float = 4.0, sigma_limit: float = 1.0, init_std: float = 0.4,
-                 sigma_init: float = 0.0, weights: Tensor | None = None, biases: Tensor | None = None,
-                 sigmas: Tensor | None = None, dense: bool | None = None) -> None:
+    def __init__(
+        self,
+        graph: ActorGraph,
+        layout: RuleLayout,
+        genome: Tensor,
+        generator: torch.Generator,
+        *,
+        lr: float = 0.01,
+        weight_limit: float = 4.0,
+        sigma_limit: float = 1.0,
+        init_std: float = 0.4,
+        sigma_init: float = 0.0,
+        weights: Tensor | None = None,
+        biases: Tensor | None = None,
+        sigmas: Tensor | None = None,
+        dense: bool | None = None,
+    ) -> None:
         self.graph, self.layout, self.generator = graph, layout, generator
         self.lr, self.weight_limit, self.sigma_limit = float(lr), float(weight_limit), float(sigma_limit)
         self.genome = genome.contiguous()
@@ -210,14 +253,17 @@ class LearningActor:
         """obs (B, obs_dim) → actions (B, n_out) in (−1, 1). noise (B, N') replaces the generator's ε."""
         b, n = self.num_copies, self.graph.num_neurons
         obs = obs.to(self.weights)
-        eps = torch.randn((b, n), generator=self.generator, device=obs.device, dtype=obs.dtype) if noise is None \
+        eps = (
+            torch.randn((b, n), generator=self.generator, device=obs.device, dtype=obs.dtype)
+            if noise is None
             else noise.to(obs)
+        )
         if self.dense:
             s, x, at, w_at = [], obs, 0, 0
-            for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-                w = self.weights[:, w_at:w_at + n_in * n_out].view(b, n_in, n_out)
-                s.append(torch.baddbmm(self.biases[:, at:at + n_out, None].transpose(1, 2), x[:, None], w)[:, 0])
-                x = torch.tanh(s[-1] + self.sigmas[:, at:at + n_out] * eps[:, at:at + n_out])
+            for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+                w = self.weights[:, w_at : w_at + n_in * n_out].view(b, n_in, n_out)
+                s.append(torch.baddbmm(self.biases[:, at : at + n_out, None].transpose(1, 2), x[:, None], w)[:, 0])
+                x = torch.tanh(s[-1] + self.sigmas[:, at : at + n_out] * eps[:, at : at + n_out])
                 at, w_at = at + n_out, w_at + n_in * n_out
             s = torch.cat(s, 1)
         else:
@@ -225,7 +271,9 @@ class LearningActor:
             y = obs.new_zeros(b, nn_)
             y[:, self._inputs] = obs
             s = obs.new_zeros(b, n)
-            for nodes, pos, edges, index in zip(self._nodes, self._pos, self._edges, self._batched_edges()):
+            for nodes, pos, edges, index in zip(
+                self._nodes, self._pos, self._edges, self._batched_edges(), strict=True
+            ):
                 summed = self._synapses(index, y.view(-1, 1), self.weights[:, edges].reshape(-1, 1))
                 s_l = summed.view(b, nn_)[:, nodes] + self.biases[:, pos]
                 s[:, pos] = s_l
@@ -243,16 +291,18 @@ class LearningActor:
         obs, s, sample, out = self._last
         info = torch.stack([s, sample, out, self.biases, self.sigmas], -1)  # (B, N', 5), before the update
         r = reward.to(s).reshape(-1, 1, 1).expand(-1, self._out_pos.numel(), 1)
-        signal, self.reward_state = cell_step(self.rule["reward"], torch.cat([r, info[:, self._out_pos]], -1),
-                                              self.reward_state)
+        signal, self.reward_state = cell_step(
+            self.rule["reward"], torch.cat([r, info[:, self._out_pos]], -1), self.reward_state
+        )
         (self._learn_dense if self.dense else self._learn_graph)(obs, info, signal)
 
     def _update_nodes(self, info: Tensor, signal: Tensor, pos: Tensor | slice) -> tuple[Tensor, Tensor]:
         """The node cell on the neurons ``pos``: updates b, σ, node_state; → (post info with the new b and
         σ (B, n, 5), signal for the incoming edges (B, n, S))."""
         sd = self.layout.signal_dim
-        y, self.node_state[:, pos] = cell_step(self.rule["node"], torch.cat([info, signal], -1),
-                                               self.node_state[:, pos])
+        y, self.node_state[:, pos] = cell_step(
+            self.rule["node"], torch.cat([info, signal], -1), self.node_state[:, pos]
+        )
         bias = (self.biases[:, pos] + self.lr * y[..., sd]).clamp(-self.weight_limit, self.weight_limit)
         sigma = (self.sigmas[:, pos] + self.lr * y[..., sd + 1]).clamp(0.0, self.sigma_limit)
         self.biases[:, pos], self.sigmas[:, pos] = bias, sigma
@@ -266,24 +316,32 @@ class LearningActor:
         b, sizes, sd = self.num_copies, self.sizes, self.layout.signal_dim
         n_at = [0]  # neuron offsets per non-input layer, edge offsets per layer
         e_at = [0]
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             n_at.append(n_at[-1] + n_out)
             e_at.append(e_at[-1] + n_in * n_out)
         for l in range(len(sizes) - 1, 0, -1):  # layer l: sizes[l - 1] → sizes[l]
             n_in, n_out = sizes[l - 1], sizes[l]
-            post, emit = self._update_nodes(info[:, n_at[l - 1]:n_at[l]], signal, slice(n_at[l - 1], n_at[l]))
+            post, emit = self._update_nodes(info[:, n_at[l - 1] : n_at[l]], signal, slice(n_at[l - 1], n_at[l]))
             if l == 1:
                 pre = obs.new_zeros(b, n_in, NODE_INFO)
                 pre[..., _OUT] = obs
             else:
-                pre = info[:, n_at[l - 2]:n_at[l - 1]]
+                pre = info[:, n_at[l - 2] : n_at[l - 1]]
             flag = obs.new_full((b, n_in, n_out, 1), 1.0 if l == 1 else 0.0)
-            feats = torch.cat([post[:, None].expand(-1, n_in, -1, -1), pre[:, :, None].expand(-1, -1, n_out, -1),
-                               emit[:, None].expand(-1, n_in, -1, -1),
-                               self.weights[:, e_at[l - 1]:e_at[l], None].view(b, n_in, n_out, 1), flag], -1)
+            feats = torch.cat(
+                [
+                    post[:, None].expand(-1, n_in, -1, -1),
+                    pre[:, :, None].expand(-1, -1, n_out, -1),
+                    emit[:, None].expand(-1, n_in, -1, -1),
+                    self.weights[:, e_at[l - 1] : e_at[l], None].view(b, n_in, n_out, 1),
+                    flag,
+                ],
+                -1,
+            )
             edges = slice(e_at[l - 1], e_at[l])
-            y, self.edge_state[:, edges] = cell_step(self.rule["connection"], feats.view(b, n_in * n_out, -1),
-                                                     self.edge_state[:, edges])
+            y, self.edge_state[:, edges] = cell_step(
+                self.rule["connection"], feats.view(b, n_in * n_out, -1), self.edge_state[:, edges]
+            )
             y = y.view(b, n_in, n_out, sd + 1)
             self._update_weights(y, edges, self.weights[:, edges].view(b, n_in, n_out))
             signal = y[..., :sd].mean(2)
@@ -305,15 +363,23 @@ class LearningActor:
         incoming = obs.new_zeros(b, nn_, sd)  # signal arriving at each neuron
         incoming[:, self._outputs] = signal
         emitted = obs.new_zeros(b, nn_, sd)  # node cell's signal for its incoming edges
-        for nodes, pos, edges, flags, share, index in reversed(list(zip(
-                self._nodes, self._pos, self._edges, self._flags, self._share, self._batched_edges()))):
+        for nodes, pos, edges, flags, share, index in reversed(
+            list(zip(self._nodes, self._pos, self._edges, self._flags, self._share, self._batched_edges(), strict=True))
+        ):
             post, emit = self._update_nodes(node_info[:, nodes], incoming[:, nodes], pos)
             node_info[:, nodes] = post
             emitted[:, nodes] = emit
             w = self.weights[:, edges]
-            y, state, back = self._conn(index, node_info.view(b * nn_, NODE_INFO), emitted.view(b * nn_, sd),
-                                        w.reshape(-1, 1), flags.view(1, -1, 1).expand(b, -1, -1).reshape(-1, 1),
-                                        self.edge_state[:, edges].reshape(-1, h), self.rule["connection"], b)
+            y, state, back = self._conn(
+                index,
+                node_info.view(b * nn_, NODE_INFO),
+                emitted.view(b * nn_, sd),
+                w.reshape(-1, 1),
+                flags.view(1, -1, 1).expand(b, -1, -1).reshape(-1, 1),
+                self.edge_state[:, edges].reshape(-1, h),
+                self.rule["connection"],
+                b,
+            )
             self.edge_state[:, edges] = state.view(b, -1, h)
             self._update_weights(y, edges, w)
             incoming += share.view(1, -1, 1) * back.view(b, nn_, sd)
@@ -326,8 +392,11 @@ class LearningActor:
         self.genome = pick(self.genome)
         self.rule = self.layout.split(self.genome)
         self.weights, self.biases, self.sigmas = pick(self.weights), pick(self.biases), pick(self.sigmas)
-        self.reward_state, self.node_state, self.edge_state = (pick(self.reward_state), pick(self.node_state),
-                                                               pick(self.edge_state))
+        self.reward_state, self.node_state, self.edge_state = (
+            pick(self.reward_state),
+            pick(self.node_state),
+            pick(self.edge_state),
+        )
         if self._last is not None:
             self._last = tuple(pick(t) for t in self._last)
         return self

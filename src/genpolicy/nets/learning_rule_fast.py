@@ -27,7 +27,7 @@ _OUT = 2
 def offsets(sizes: list[int]) -> tuple[list[int], list[int]]:
     """Neuron offsets per non-input layer and edge offsets per layer of ``ActorGraph.layered(sizes)``."""
     n_at, e_at = [0], [0]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         n_at.append(n_at[-1] + n_out)
         e_at.append(e_at[-1] + n_in * n_out)
     return n_at, e_at
@@ -41,7 +41,7 @@ def split_minor(layout: RuleLayout, genome: Tensor) -> dict[str, tuple[Tensor, T
         parts = []
         for shape in ((h + i, h), (1, h), (h + i, o), (1, o)):
             size = shape[0] * shape[1]
-            part = genome[at:at + size].view(*shape, b)
+            part = genome[at : at + size].view(*shape, b)
             parts.append(part[0] if shape[0] == 1 else part)
             at += size
         out[name] = tuple(parts)
@@ -54,8 +54,13 @@ def tanh(x: Tensor) -> Tensor:
     x = x.clamp(-7.90531110763549805, 7.90531110763549805)
     x2 = x * x
     p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
-    for c in (-8.60467152213735e-11, 5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
-              4.89352455891786e-03):
+    for c in (
+        -8.60467152213735e-11,
+        5.12229709037114e-08,
+        1.48572235717979e-05,
+        6.37261928875436e-04,
+        4.89352455891786e-03,
+    ):
         p = p * x2 + c
     q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
     for c in (2.26843463243900e-03, 4.89352518554385e-03):
@@ -79,13 +84,14 @@ def _cell(p, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
     return tanh(_matvec(torch.cat([h, x], 1), w_o) + b_o), h
 
 
-def act_layered(sizes: list[int], weights: Tensor, biases: Tensor, sigmas: Tensor, obs: Tensor,
-                eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def act_layered(
+    sizes: list[int], weights: Tensor, biases: Tensor, sigmas: Tensor, obs: Tensor, eps: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """The stochastic forward pass: obs (obs_dim, B), eps (N', B) → (s, sample, out), each (N', B)."""
     n_at, e_at = offsets(sizes)
     x, s = obs, []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = weights[e_at[l]:e_at[l + 1]].view(n_in, n_out, -1)
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = weights[e_at[l] : e_at[l + 1]].view(n_in, n_out, -1)
         nodes = slice(n_at[l], n_at[l + 1])
         s.append(_matvec(x.unsqueeze(0), w)[0] + biases[nodes])
         x = tanh(s[-1] + sigmas[nodes] * eps[nodes])
@@ -94,10 +100,25 @@ def act_layered(sizes: list[int], weights: Tensor, biases: Tensor, sigmas: Tenso
     return s, sample, tanh(sample)
 
 
-def learn_layered(sizes: list[int], layout: RuleLayout, lr: float, weight_limit: float, sigma_limit: float,
-                  genome: Tensor, weights: Tensor, biases: Tensor, sigmas: Tensor, reward_state: Tensor,
-                  node_state: Tensor, edge_state: Tensor, obs: Tensor, s: Tensor, sample: Tensor, out: Tensor,
-                  reward: Tensor) -> tuple[Tensor, ...]:
+def learn_layered(
+    sizes: list[int],
+    layout: RuleLayout,
+    lr: float,
+    weight_limit: float,
+    sigma_limit: float,
+    genome: Tensor,
+    weights: Tensor,
+    biases: Tensor,
+    sigmas: Tensor,
+    reward_state: Tensor,
+    node_state: Tensor,
+    edge_state: Tensor,
+    obs: Tensor,
+    s: Tensor,
+    sample: Tensor,
+    out: Tensor,
+    reward: Tensor,
+) -> tuple[Tensor, ...]:
     """One step of the rule after the environment step (reward (B,)), from the last act's obs, s,
     sample, out → the new (weights, biases, sigmas, reward_state, node_state, edge_state)."""
     h, sd, ni = layout.state_dim, layout.signal_dim, NODE_INFO
@@ -106,13 +127,13 @@ def learn_layered(sizes: list[int], layout: RuleLayout, lr: float, weight_limit:
     info = torch.stack([s, sample, out, biases, sigmas], 1)  # (N', 5, B), before the update
     n_act = sizes[-1]
     r = reward.to(s).view(1, 1, -1).expand(n_act, 1, -1)
-    signal, reward_state = _cell(rule["reward"], torch.cat([r, info[n_at[-2]:]], 1), reward_state)  # (n_act, sd, B)
+    signal, reward_state = _cell(rule["reward"], torch.cat([r, info[n_at[-2] :]], 1), reward_state)  # (n_act, sd, B)
 
     cw_s, cb_s, cw_o, cb_o = rule["connection"]
 
     def rows(m: Tensor):  # a connection matrix (h + 13, o, B) by input: h, post, pre, signal, w, flag
         at = [0, h, h + ni, h + 2 * ni, h + 2 * ni + sd]
-        return m[:at[1]], m[at[1]:at[2]], m[at[2]:at[3]], m[at[3]:at[4]], m[at[4]], m[at[4] + 1]
+        return m[: at[1]], m[at[1] : at[2]], m[at[2] : at[3]], m[at[3] : at[4]], m[at[4]], m[at[4] + 1]
 
     new = {k: [] for k in ("w", "b", "s", "ns", "es")}
     for l in range(len(sizes) - 1, 0, -1):  # layer l: sizes[l - 1] → sizes[l]
@@ -124,10 +145,16 @@ def learn_layered(sizes: list[int], layout: RuleLayout, lr: float, weight_limit:
         emit = y[:, :sd]
         post = torch.cat([info[nodes, :3], bias[:, None], sigma[:, None]], 1)  # (out, 5, B)
         if l == 1:
-            pre = torch.cat([torch.zeros_like(obs)[:, None].expand(-1, _OUT, -1), obs[:, None],
-                             torch.zeros_like(obs)[:, None].expand(-1, ni - _OUT - 1, -1)], 1)
+            pre = torch.cat(
+                [
+                    torch.zeros_like(obs)[:, None].expand(-1, _OUT, -1),
+                    obs[:, None],
+                    torch.zeros_like(obs)[:, None].expand(-1, ni - _OUT - 1, -1),
+                ],
+                1,
+            )
         else:
-            pre = info[n_at[l - 2]:n_at[l - 1]]  # (in, 5, B)
+            pre = info[n_at[l - 2] : n_at[l - 1]]  # (in, 5, B)
         flag = 1.0 if l == 1 else 0.0
         w = weights[edges].view(n_in, n_out, -1)
         es = edge_state[edges].view(n_in, n_out, h, -1)

@@ -8,4 +8,15 @@ from genpolicy.policies.module import ModulePolicy
 from genpolicy.policies.normalizer import RunningNorm
 from genpolicy.policies.population_policy import PopulationPolicy
 
-__all__ = ["MLP", "BoxHead", "DiscreteHead", "make_head", "RunningNorm", "PopulationPolicy", "ModulePolicy", "ConvLSTM", "ConvLSTMPolicy", "MetaRLPolicy"]
+__all__ = [
+    "MLP",
+    "BoxHead",
+    "DiscreteHead",
+    "make_head",
+    "RunningNorm",
+    "PopulationPolicy",
+    "ModulePolicy",
+    "ConvLSTM",
+    "ConvLSTMPolicy",
+    "MetaRLPolicy",
+]

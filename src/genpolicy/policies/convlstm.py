@@ -38,25 +38,36 @@ def check_frames(obs_shape: Sequence[int], what: str) -> tuple[int, int, int]:
     """``obs_shape`` as (C, H, W), or a ValueError saying the policy needs image frames."""
     shape = tuple(int(s) for s in obs_shape or ())
     if len(shape) != 3:
-        raise ValueError(f"{what} reads image frames (C, H, W), e.g. env=atari; this env's observations are "
-                         f"{shape or 'vectors'} — use policy=mlp or policy=linear for vector observations")
+        raise ValueError(
+            f"{what} reads image frames (C, H, W), e.g. env=atari; this env's observations are "
+            f"{shape or 'vectors'} — use policy=mlp or policy=linear for vector observations"
+        )
     return shape
 
 
 class ConvLSTM(nn.Module):
     """frames (B, C·H·W) flat, state (h, c) each (B, hidden) → (logits (B, out_dim), (h, c))."""
 
-    def __init__(self, out_dim: int, obs_shape: Sequence[int] = (1, 42, 42), channels: int = 32,
-                 conv_layers: int = 4, hidden: int = 256) -> None:
+    def __init__(
+        self,
+        out_dim: int,
+        obs_shape: Sequence[int] = (1, 42, 42),
+        channels: int = 32,
+        conv_layers: int = 4,
+        hidden: int = 256,
+    ) -> None:
         super().__init__()
         self.obs_shape = check_frames(obs_shape, "ConvLSTM")
         c, h, w = self.obs_shape
         if min(channels, conv_layers, hidden, out_dim) < 1:
-            raise ValueError(f"channels, conv_layers, hidden and out_dim must be ≥ 1, got "
-                             f"{channels}, {conv_layers}, {hidden}, {out_dim}")
+            raise ValueError(
+                f"channels, conv_layers, hidden and out_dim must be ≥ 1, got "
+                f"{channels}, {conv_layers}, {hidden}, {out_dim}"
+            )
         self.channels, self.hidden = int(channels), int(hidden)
-        self.convs = nn.ModuleList(nn.Conv2d(c if i == 0 else channels, channels, 3, stride=2, padding=1)
-                                   for i in range(conv_layers))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c if i == 0 else channels, channels, 3, stride=2, padding=1) for i in range(conv_layers)
+        )
         self.features = channels * conv_out(h, conv_layers) * conv_out(w, conv_layers)
         self.lstm = nn.LSTMCell(self.features, hidden)  # its parameters; the cell is computed below
         self.logits = nn.Linear(hidden, out_dim)
@@ -77,7 +88,8 @@ class ConvLSTM(nn.Module):
             x = F.selu(conv(x))
         h, c = state
         gates = F.linear(x.flatten(1), self.lstm.weight_ih, self.lstm.bias_ih) + F.linear(
-            h, self.lstm.weight_hh, self.lstm.bias_hh)
+            h, self.lstm.weight_hh, self.lstm.bias_hh
+        )
         h, c = lstm_update(gates, c)
         return self.logits(h), (h, c)
 
@@ -93,16 +105,39 @@ class ConvLSTMPolicy(ModulePolicy):
     """pytorch-es's ConvLSTM for P flat parameter vectors; ``fast`` plays it with grouped convolutions
     and batched LSTM products (else through ModulePolicy's generic vmap path — the reference)."""
 
-    def __init__(self, obs_dim: int, action_kind: str, action_dim: int, action_low=(), action_high=(), *,
-                 obs_shape: Sequence[int] = (), channels: int = 32, conv_layers: int = 4, hidden: int = 256,
-                 fast: bool = True, action_mode: str | None = None, obs_norm: bool = False,
-                 vmap_chunk_size: int | None = None) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_kind: str,
+        action_dim: int,
+        action_low=(),
+        action_high=(),
+        *,
+        obs_shape: Sequence[int] = (),
+        channels: int = 32,
+        conv_layers: int = 4,
+        hidden: int = 256,
+        fast: bool = True,
+        action_mode: str | None = None,
+        obs_norm: bool = False,
+        vmap_chunk_size: int | None = None,
+    ) -> None:
         shape = check_frames(obs_shape, "policy=convlstm")
         if action_kind != "discrete":
             raise ValueError(f"policy=convlstm outputs action logits: it needs discrete actions, got {action_kind}")
         module = ConvLSTM(action_dim, shape, channels, conv_layers, hidden)
-        super().__init__(obs_dim, action_kind, action_dim, action_low, action_high, module=module,
-                         obs_shape=shape, action_mode=action_mode, obs_norm=obs_norm, vmap_chunk_size=vmap_chunk_size)
+        super().__init__(
+            obs_dim,
+            action_kind,
+            action_dim,
+            action_low,
+            action_high,
+            module=module,
+            obs_shape=shape,
+            action_mode=action_mode,
+            obs_norm=obs_norm,
+            vmap_chunk_size=vmap_chunk_size,
+        )
         self.fast = bool(fast)
 
     def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
@@ -122,8 +157,10 @@ class FastConvLSTMActor(RecurrentModuleActor):
         """Per-member weights → grouped-conv kernels (M·32, C, 3, 3) and the LSTM's [W_ih | W_hh]ᵀ (M, F+H, 4H)."""
         w, net = self.weights, self.policy.net
         M = self.params.shape[0]
-        self.kernels = [(w[f"net.convs.{i}.weight"].flatten(0, 1), w[f"net.convs.{i}.bias"].flatten())
-                        for i in range(len(net.convs))]
+        self.kernels = [
+            (w[f"net.convs.{i}.weight"].flatten(0, 1), w[f"net.convs.{i}.bias"].flatten())
+            for i in range(len(net.convs))
+        ]
         self.w_lstm = torch.cat([w["net.lstm.weight_ih"], w["net.lstm.weight_hh"]], 2).transpose(1, 2).contiguous()
         self.b_lstm = (w["net.lstm.bias_ih"] + w["net.lstm.bias_hh"]).view(M, 1, -1)
         self.w_out = w["net.logits.weight"].transpose(1, 2).contiguous()  # (M, H, A)

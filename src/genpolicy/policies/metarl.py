@@ -37,11 +37,28 @@ class MetaRLPolicy(nn.Module):
     0 … obs_dim − 1 as inputs and the last action_dim nodes as outputs). Actions: the output neurons'
     tanh(sample) ∈ (−1, 1) mapped linearly onto the env's [low, high]."""
 
-    def __init__(self, obs_dim: int, action_kind: str, action_dim: int, action_low=(), action_high=(),
-                 hidden=(8, 8), edge_index=None, num_nodes: int | None = None, state_dim: int = 8,
-                 signal_dim: int = 1, lr: float = 0.01, weight_limit: float = 4.0, sigma_limit: float = 1.0,
-                 init_std: float = 0.4, sigma_init: float = 0.0, genome_std: float = 0.1, dense: bool | None = None,
-                 compile: bool = False, learn: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_kind: str,
+        action_dim: int,
+        action_low=(),
+        action_high=(),
+        hidden=(8, 8),
+        edge_index=None,
+        num_nodes: int | None = None,
+        state_dim: int = 8,
+        signal_dim: int = 1,
+        lr: float = 0.01,
+        weight_limit: float = 4.0,
+        sigma_limit: float = 1.0,
+        init_std: float = 0.4,
+        sigma_init: float = 0.0,
+        genome_std: float = 0.1,
+        dense: bool | None = None,
+        compile: bool = False,
+        learn: bool = True,
+    ) -> None:
         super().__init__()
         if action_kind != "box":
             raise ValueError(f"policy=metarl drives continuous (Box) actions, the env has {action_kind} actions")
@@ -52,16 +69,22 @@ class MetaRLPolicy(nn.Module):
             if n is None:
                 raise ValueError("policy.edge_index needs policy.num_nodes")
             if n < obs_dim + action_dim:
-                raise ValueError(f"the actor does not fit the env: policy.num_nodes={n} must hold the env's {obs_dim} "
-                                 f"observation nodes and its {action_dim} action nodes")
+                raise ValueError(
+                    f"the actor does not fit the env: policy.num_nodes={n} must hold the env's {obs_dim} "
+                    f"observation nodes and its {action_dim} action nodes"
+                )
             self.graph = ActorGraph(n, range(obs_dim), range(n - action_dim, n), edge_index)
         if self.graph.inputs.numel() != obs_dim or self.graph.outputs.numel() != action_dim:
-            raise ValueError(f"the actor has {self.graph.inputs.numel()} inputs and {self.graph.outputs.numel()} outputs; "
-                             f"the env has {obs_dim} observations and {action_dim} actions")
+            raise ValueError(
+                f"the actor has {self.graph.inputs.numel()} inputs and {self.graph.outputs.numel()} outputs; "
+                f"the env has {obs_dim} observations and {action_dim} actions"
+            )
         self.sizes = self.graph.layer_sizes
         if dense and self.sizes is None:
-            raise ValueError("policy.dense=true needs a layered actor (policy.hidden), but edge_index is not layered; "
-                             "use dense=null (automatic) or false (torch_geometric)")
+            raise ValueError(
+                "policy.dense=true needs a layered actor (policy.hidden), but edge_index is not layered; "
+                "use dense=null (automatic) or false (torch_geometric)"
+            )
         self.dense = self.sizes is not None if dense is None else bool(dense)
         self.layout = RuleLayout(integer("policy.state_dim", state_dim), integer("policy.signal_dim", signal_dim))
         self.lr, self.weight_limit = positive("policy.lr", lr), positive("policy.weight_limit", weight_limit)
@@ -81,8 +104,14 @@ class MetaRLPolicy(nn.Module):
         """A random rule N(0, genome_std²) (from torch's global generator, which fit seeds)."""
         return torch.randn(self.num_params) * self.genome_std
 
-    def bind(self, params: torch.Tensor, generator: torch.Generator | None = None, *, learn: bool | None = None,
-             record: bool = False) -> MetaRLActor:
+    def bind(
+        self,
+        params: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        learn: bool | None = None,
+        record: bool = False,
+    ) -> MetaRLActor:
         """The learner for the rules ``params`` (M, P); ``learn`` overrides the policy's (False: frozen
         actors), ``record`` keeps every step's reward per copy (:attr:`MetaRLActor.rewards`)."""
         return MetaRLActor(self, params.detach().float(), self.learn if learn is None else learn, record)
@@ -108,22 +137,37 @@ class MetaRLActor:
         uniq, self.inverse = torch.unique(self.seeds, return_inverse=True)  # shared lifetimes: draw once
         self.unique = uniq
         draws = seeded_normals(uniq, 0, g.num_edges + g.num_neurons)[:, self.inverse] * p.init_std  # (E + N', n)
-        weights, biases = draws[:g.num_edges], draws[g.num_edges:]
+        weights, biases = draws[: g.num_edges], draws[g.num_edges :]
         sigmas = torch.full_like(biases, p.sigma_init)
         genome = self.rules.repeat_interleave(group, 0)  # (n, P): copy c plays rule c // group
         if p.dense:
             self.minor = True
             h = p.layout.state_dim
             self.genome = genome.t().contiguous()
-            self.state = [weights.contiguous(), biases.contiguous(), sigmas,
-                          weights.new_zeros(g.outputs.numel(), h, n), weights.new_zeros(g.num_neurons, h, n),
-                          weights.new_zeros(g.num_edges, h, n)]
+            self.state = [
+                weights.contiguous(),
+                biases.contiguous(),
+                sigmas,
+                weights.new_zeros(g.outputs.numel(), h, n),
+                weights.new_zeros(g.num_neurons, h, n),
+                weights.new_zeros(g.num_edges, h, n),
+            ]
             self._act, self._learn = _kernels(p)
         else:
             self.minor = False
-            self.learner = LearningActor(g, p.layout, genome, torch.Generator(device=dev), lr=p.lr,
-                                         weight_limit=p.weight_limit, sigma_limit=p.sigma_limit,
-                                         weights=weights.t(), biases=biases.t(), sigmas=sigmas.t(), dense=False)
+            self.learner = LearningActor(
+                g,
+                p.layout,
+                genome,
+                torch.Generator(device=dev),
+                lr=p.lr,
+                weight_limit=p.weight_limit,
+                sigma_limit=p.sigma_limit,
+                weights=weights.t(),
+                biases=biases.t(),
+                sigmas=sigmas.t(),
+                dense=False,
+            )
 
     def _noise(self) -> torch.Tensor:
         """(N', n): the neurons' ε of this step, from each copy's seed."""
@@ -140,7 +184,7 @@ class MetaRLActor:
         if self.minor:
             w, b, s = self.state[:3]
             self._last = (flat.t().contiguous(), *self._act(w, b, s, flat.t().contiguous(), eps))
-            out = self._last[-1][-self.policy.graph.outputs.numel():].t()
+            out = self._last[-1][-self.policy.graph.outputs.numel() :].t()
         else:
             out = self.learner.act(flat, eps.t())
         return (self.policy.action_mid + self.policy.action_half * out).reshape(*shape, -1)
@@ -155,7 +199,7 @@ class MetaRLActor:
         if self.minor:
             new = self._learn(self.genome, *self.state, *self._last, r)
             if not bool(alive.all()):  # a finished copy keeps its state
-                new = [torch.where(alive, x, old) for x, old in zip(new, self.state)]
+                new = [torch.where(alive, x, old) for x, old in zip(new, self.state, strict=True)]
             self.state = list(new)
         else:
             if not bool(alive.all()):
@@ -190,8 +234,9 @@ def _kernels(policy: MetaRLPolicy):
         return act_layered(sizes, weights, biases, sigmas, obs, eps)
 
     def learn(genome, weights, biases, sigmas, rs, ns, es, obs, s, sample, out, reward):
-        return learn_layered(sizes, layout, lr, wl, sl, genome, weights, biases, sigmas, rs, ns, es, obs, s,
-                             sample, out, reward)
+        return learn_layered(
+            sizes, layout, lr, wl, sl, genome, weights, biases, sigmas, rs, ns, es, obs, s, sample, out, reward
+        )
 
     if not policy.compile:
         return act, learn

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genpolicy import _checks as check
+
 ACTIVATIONS = {
     "tanh": torch.tanh,
     "relu": F.relu,
@@ -35,15 +37,14 @@ class MLP(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        check.choice("activation", activation, sorted(ACTIVATIONS))
         sizes = [int(in_dim), *(int(h) for h in hidden), int(out_dim)]
         if any(s <= 0 for s in sizes):
             raise ValueError(f"layer sizes must be positive, got {sizes}")
         self.sizes = sizes
         self.activation = activation
         self.bias = bias
-        self.layers = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in zip(sizes[:-1], sizes[1:], strict=True))
         self._act = ACTIVATIONS[activation]
 
     @property
@@ -61,7 +62,7 @@ class MLP(nn.Module):
         """The module's current parameters as one vector (D,)."""
         return nn.utils.parameters_to_vector(self.parameters()).detach().clone()
 
-    def load_flat(self, flat: torch.Tensor) -> "MLP":
+    def load_flat(self, flat: torch.Tensor) -> MLP:
         nn.utils.vector_to_parameters(flat.detach().to(next(self.parameters())), self.parameters())
         return self
 
@@ -72,7 +73,7 @@ class MLP(nn.Module):
         rollout so every step reads contiguous batched matrices. The weight is Wᵀ (P, in, out),
         except for ``narrow_out`` layers, which keep W (P, out, in)."""
         P, offset, layers = params.shape[0], 0, []
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             w = params[:, offset : offset + n_in * n_out].reshape(P, n_out, n_in)
             offset += n_in * n_out
             b = None

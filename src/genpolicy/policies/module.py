@@ -39,8 +39,9 @@ from genpolicy.policies.normalizer import RunningNorm
 SIZE_NAMES = (("obs_dim", "in_dim"), ("action_dim", "out_dim"))  # keyword names a module factory may take
 
 
-def build_module(module: nn.Module | Callable[..., nn.Module], obs_dim: int, out_dim: int,
-                 obs_shape: Sequence[int] = ()) -> nn.Module:
+def build_module(
+    module: nn.Module | Callable[..., nn.Module], obs_dim: int, out_dim: int, obs_shape: Sequence[int] = ()
+) -> nn.Module:
     """``module`` itself, or ``module(**sizes)`` with whichever of obs_dim/in_dim and action_dim/out_dim
     (and obs_shape, for image frames) its signature takes (a class, or a Hydra ``_partial_`` of one)."""
     if isinstance(module, nn.Module):
@@ -51,7 +52,12 @@ def build_module(module: nn.Module | Callable[..., nn.Module], obs_dim: int, out
         accepted = {n for n, p in inspect.signature(module).parameters.items() if p.kind != p.POSITIONAL_ONLY}
     except (TypeError, ValueError):  # no signature (some builtins): call without sizes
         accepted = set()
-    sizes = {name: value for names, value in zip(SIZE_NAMES, (obs_dim, out_dim)) for name in names if name in accepted}
+    sizes = {
+        name: value
+        for names, value in zip(SIZE_NAMES, (obs_dim, out_dim), strict=True)
+        for name in names
+        if name in accepted
+    }
     if obs_shape and "obs_shape" in accepted:
         sizes["obs_shape"] = tuple(obs_shape)
     built = module(**sizes)
@@ -125,8 +131,10 @@ class ModulePolicy(nn.Module):
         if not self._layout:
             raise ValueError(f"module {type(self.net).__name__} has no parameters: nothing to search")
         if self.learns and not self.recurrent:
-            raise ValueError(f"module {type(self.net).__name__} defines learn() but not initial_state(): "
-                             "what a copy learns is kept in its state")
+            raise ValueError(
+                f"module {type(self.net).__name__} defines learn() but not initial_state(): "
+                "what a copy learns is kept in its state"
+            )
         self._validate()
 
     @property
@@ -158,12 +166,19 @@ class ModulePolicy(nn.Module):
         """The module's zero state for members × copies: a tuple of (M, B, …) on ``like``'s device
         (floating tensors in ``like``'s dtype)."""
         n, state = members * copies, self.net.initial_state(members * copies)
-        if not isinstance(state, tuple) or not all(isinstance(s, torch.Tensor) and s.dim() and len(s) == n
-                                                   for s in state):
-            raise ValueError(f"{type(self.net).__name__}.initial_state({n}) must return a tuple of tensors "
-                             f"({n}, …), got {state!r:.80}")
-        return tuple(s.to(device=like.device, dtype=like.dtype if s.is_floating_point() else s.dtype)
-                     .reshape(members, copies, *s.shape[1:]) for s in state)
+        if not isinstance(state, tuple) or not all(
+            isinstance(s, torch.Tensor) and s.dim() and len(s) == n for s in state
+        ):
+            raise ValueError(
+                f"{type(self.net).__name__}.initial_state({n}) must return a tuple of tensors "
+                f"({n}, …), got {state!r:.80}"
+            )
+        return tuple(
+            s.to(device=like.device, dtype=like.dtype if s.is_floating_point() else s.dtype).reshape(
+                members, copies, *s.shape[1:]
+            )
+            for s in state
+        )
 
     def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
         """The actor for the members params (M, D): ``act(obs (M, B, obs_dim)) → actions (M, B[, act_dim])``;
@@ -195,8 +210,10 @@ class ModulePolicy(nn.Module):
         try:
             result = self.vmapped()(weights, obs, *((state,) if self.recurrent else ()))
         except Exception as err:  # noqa: BLE001 - any failure here is a module that cannot act
-            raise ValueError(f"{name}.forward failed on observations (2, {self.obs_dim}) under torch.vmap: "
-                             f"{type(err).__name__}: {err}") from err
+            raise ValueError(
+                f"{name}.forward failed on observations (2, {self.obs_dim}) under torch.vmap: "
+                f"{type(err).__name__}: {err}"
+            ) from err
         if self.recurrent:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise ValueError(f"{name} has initial_state(), so forward(obs, state) must return (out, new_state)")
@@ -208,8 +225,10 @@ class ModulePolicy(nn.Module):
         expected = self.head.out_dim
         if not isinstance(result, torch.Tensor) or result.dim() != 3 or result.shape[-1] != expected:
             got = tuple(result.shape[2:]) if isinstance(result, torch.Tensor) else type(result).__name__
-            raise ValueError(f"{name} outputs {got} per observation; the {self.head.kind} action head needs "
-                             f"{expected} (obs_dim={self.obs_dim}, head out_dim={expected})")
+            raise ValueError(
+                f"{name} outputs {got} per observation; the {self.head.kind} action head needs "
+                f"{expected} (obs_dim={self.obs_dim}, head out_dim={expected})"
+            )
 
     @staticmethod
     def _check_state(state: tuple, new: object, what: str) -> None:
@@ -260,4 +279,6 @@ class LearningModuleActor(RecurrentModuleActor):
         M, B = self.state[0].shape[:2]
         new = self.learn(self.weights, self.state, reward.view(M, B).to(self.params.dtype), done.view(M, B))
         alive = alive.view(M, B)
-        self.state = tuple(torch.where(alive.view(M, B, *(1,) * (s.dim() - 2)), n, s) for n, s in zip(new, self.state))
+        self.state = tuple(
+            torch.where(alive.view(M, B, *(1,) * (s.dim() - 2)), n, s) for n, s in zip(new, self.state, strict=True)
+        )

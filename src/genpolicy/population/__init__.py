@@ -24,6 +24,24 @@ STRATEGIES: dict[str, type[Strategy]] = {  # the registry: config name → class
     "cem": CEM,
 }
 
-__all__ = ["STRATEGIES", "Strategy", "GradientStrategy", "Members", "TensorMembers", "update", "OpenAIES", "PGPE",
-           "SepCMAES", "GeneticAlgorithm", "CEM", "ClipUp", "OptimizerSettings", "SHAPINGS", "centered_ranks",
-           "zscore", "shape_fitness", "member_seed", "pair_noise"]
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "GradientStrategy",
+    "Members",
+    "TensorMembers",
+    "update",
+    "OpenAIES",
+    "PGPE",
+    "SepCMAES",
+    "GeneticAlgorithm",
+    "CEM",
+    "ClipUp",
+    "OptimizerSettings",
+    "SHAPINGS",
+    "centered_ranks",
+    "zscore",
+    "shape_fitness",
+    "member_seed",
+    "pair_noise",
+]

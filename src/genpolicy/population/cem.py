@@ -35,9 +35,17 @@ class GaussianMembers:
 class CEM(Strategy):
     metric_prefix = "cem"
 
-    def __init__(self, popsize: int = 128, elite: int = 8, smoothing: float = 0.75, init_std: float = 0.1,
-                 std_schedule: str = "fixed", std_after_first: float = 0.1, std_decay: float = 1.0,
-                 std_min: float = 1e-3) -> None:
+    def __init__(
+        self,
+        popsize: int = 128,
+        elite: int = 8,
+        smoothing: float = 0.75,
+        init_std: float = 0.1,
+        std_schedule: str = "fixed",
+        std_after_first: float = 0.1,
+        std_decay: float = 1.0,
+        std_min: float = 1e-3,
+    ) -> None:
         self.popsize = integer("popsize", popsize, minimum=2)
         self.elite = integer("elite", elite)
         if self.elite > self.popsize:

@@ -30,8 +30,16 @@ from genpolicy.seeding import seeds, stream
 class GenerationMembers:
     """Members of one GA generation, materialised only for the indices asked."""
 
-    def __init__(self, parents: torch.Tensor, elite: torch.Tensor, seed: int, popsize: int, std: float,
-                 prob: float | None, init_std: float | None = None) -> None:
+    def __init__(
+        self,
+        parents: torch.Tensor,
+        elite: torch.Tensor,
+        seed: int,
+        popsize: int,
+        std: float,
+        prob: float | None,
+        init_std: float | None = None,
+    ) -> None:
         self.parents, self.elite, self.seed = parents, elite, int(seed)
         self.popsize, self.dim, self.std, self.prob = popsize, elite.numel(), float(std), prob
         self.init_std = init_std  # set: a fresh random population (the first generation)
@@ -49,7 +57,7 @@ class GenerationMembers:
         parent = self.parent_index(idx)
         out = torch.empty(len(idx), self.dim, dtype=self.elite.dtype, device=self.elite.device)
         gen, mutation = torch.Generator(device=self.elite.device), stream(self.seed, "ga_mutation")
-        for row, (i, p) in enumerate(zip(idx.tolist(), parent.tolist())):
+        for row, (i, p) in enumerate(zip(idx.tolist(), parent.tolist(), strict=True)):
             if p < 0:
                 out[row] = self.elite
                 continue
@@ -70,9 +78,16 @@ class GenerationMembers:
 class GeneticAlgorithm(Strategy):
     metric_prefix, kind = "ga", "genetic"
 
-    def __init__(self, popsize: int = 256, truncation: int = 20, mutation_std: float = 0.02,
-                 mutation_prob: float | None = None, elite_candidates: int = 10, elite_episodes: int = 30,
-                 init_std: float | None = None) -> None:
+    def __init__(
+        self,
+        popsize: int = 256,
+        truncation: int = 20,
+        mutation_std: float = 0.02,
+        mutation_prob: float | None = None,
+        elite_candidates: int = 10,
+        elite_episodes: int = 30,
+        init_std: float | None = None,
+    ) -> None:
         self.popsize = integer("popsize", popsize, minimum=2)
         self.truncation = integer("truncation", truncation)
         if self.truncation > self.popsize:
@@ -101,8 +116,15 @@ class GeneticAlgorithm(Strategy):
     def ask(self, seed: int) -> GenerationMembers:
         if self.elite is None:
             raise RuntimeError("call initialize(params) before ask()")
-        self._last = GenerationMembers(self.parents, self.elite, seed, self.popsize, self.mutation_std,
-                                       self.mutation_prob, self.init_std if self.fresh else None)
+        self._last = GenerationMembers(
+            self.parents,
+            self.elite,
+            seed,
+            self.popsize,
+            self.mutation_std,
+            self.mutation_prob,
+            self.init_std if self.fresh else None,
+        )
         return self._last
 
     def tell(self, fitness: torch.Tensor, seed: int) -> None:
@@ -125,7 +147,9 @@ class GeneticAlgorithm(Strategy):
         """Make the best re-evaluated candidate the elite (ties: the standing elite)."""
         if self._candidates is None or scores.shape != (len(self._candidates),):
             raise ValueError("tell_reevaluated needs one score per candidate of reevaluate()")
-        s = torch.where(torch.isfinite(scores), scores.double(), torch.full_like(scores, -torch.inf, dtype=torch.float64))
+        s = torch.where(
+            torch.isfinite(scores), scores.double(), torch.full_like(scores, -torch.inf, dtype=torch.float64)
+        )
         best = int(torch.argmax(s))  # ties: the earliest, i.e. the standing elite
         self.elite = self._candidates[best].clone()
         self._candidates = None

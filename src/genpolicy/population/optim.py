@@ -22,14 +22,14 @@ OPTIMIZERS = ("adam", "sgd", "clipup")
 
 
 class ClipUp(torch.optim.Optimizer):
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, max_speed: float | None = None,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params, lr: float = 0.01, momentum: float = 0.9, max_speed: float | None = None, weight_decay: float = 0.0
+    ) -> None:
         positive("lr", lr)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         max_speed = 2 * lr if max_speed is None else positive("max_speed", max_speed)
-        super().__init__(params, {"lr": lr, "momentum": momentum, "max_speed": max_speed,
-                                  "weight_decay": weight_decay})
+        super().__init__(params, {"lr": lr, "momentum": momentum, "max_speed": max_speed, "weight_decay": weight_decay})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -81,6 +81,7 @@ class OptimizerSettings:
         elif self.name == "sgd":
             opt = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         else:
-            opt = ClipUp(params, lr=self.lr, momentum=self.momentum, max_speed=self.max_speed,
-                         weight_decay=self.weight_decay)
+            opt = ClipUp(
+                params, lr=self.lr, momentum=self.momentum, max_speed=self.max_speed, weight_decay=self.weight_decay
+            )
         return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)

@@ -90,8 +90,9 @@ class PGPE(GradientStrategy):
         centre = self.solution()
         key = (int(seed), centre.numel(), centre.device, centre.dtype)
         if self._noise is None or self._noise[0] != key:
-            eps = pair_noise(stream(seed, "noise"), range(self.popsize // 2), centre.numel(), centre.device,
-                             centre.dtype)
+            eps = pair_noise(
+                stream(seed, "noise"), range(self.popsize // 2), centre.numel(), centre.device, centre.dtype
+            )
             self._noise = (key, eps)
         return self._noise[1]
 

@@ -108,8 +108,15 @@ class GradientStrategy(Strategy):
 
     kind = "gradient"
 
-    def __init__(self, optimizer: str = "adam", lr: float = 0.01, lr_decay: float = 1.0, momentum: float = 0.9,
-                 weight_decay: float = 0.0, max_speed: float | None = None) -> None:
+    def __init__(
+        self,
+        optimizer: str = "adam",
+        lr: float = 0.01,
+        lr_decay: float = 1.0,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        max_speed: float | None = None,
+    ) -> None:
         self.optim = OptimizerSettings(optimizer, lr, lr_decay, momentum, weight_decay, max_speed)
         self.centre: torch.Tensor | None = None
 
@@ -128,8 +135,15 @@ class GradientStrategy(Strategy):
 Rescore = Callable[[Members, int], torch.Tensor]  # (candidates, episodes) → their mean returns (k,)
 
 
-def update(strategy: Strategy, centre: torch.Tensor, optimizer, scheduler, fitness: torch.Tensor, seed: int,
-           rescore: Rescore | None = None) -> dict[str, float]:
+def update(
+    strategy: Strategy,
+    centre: torch.Tensor,
+    optimizer,
+    scheduler,
+    fitness: torch.Tensor,
+    seed: int,
+    rescore: Rescore | None = None,
+) -> dict[str, float]:
     """Tell ``strategy`` one generation's ``fitness`` (P,) and move ``centre`` (D,); returns the
     generation's strategy metrics (the values it used, before they change).
 

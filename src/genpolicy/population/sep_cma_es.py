@@ -63,8 +63,9 @@ class SepCMAParams:
         c_sigma = (mu_eff + 2) / (D + mu_eff + 3)
         d_sigma = 1 + 2 * max(0.0, math.sqrt((mu_eff - 1) / (D + 1)) - 1) + c_sigma
         c_c = 4 / (D + 4)
-        c_cov = (2 / (mu_eff * (D + math.sqrt(2)) ** 2)
-                 + (1 - 1 / mu_eff) * min(1.0, (2 * mu_eff - 1) / ((D + 2) ** 2 + mu_eff)))
+        c_cov = 2 / (mu_eff * (D + math.sqrt(2)) ** 2) + (1 - 1 / mu_eff) * min(
+            1.0, (2 * mu_eff - 1) / ((D + 2) ** 2 + mu_eff)
+        )
         c_cov = min(1.0, (D + 2) / 3 * c_cov)  # the separable boost; ≤ 1 keeps C positive for any λ
         chi = math.sqrt(D) * (1 - 1 / (4 * D) + 1 / (21 * D * D))
         return cls(D, lam, mu, weights, mu_eff, c_sigma, d_sigma, c_c, c_cov / mu_eff, c_cov * (1 - 1 / mu_eff), chi)
@@ -137,8 +138,7 @@ class SepCMAES(Strategy):
         self.p_c = (1 - p.c_c) * self.p_c + h_sigma * math.sqrt(p.c_c * (2 - p.c_c) * p.mu_eff) * y_w
         rank_mu = w @ (sqrt_c * z) ** 2  # (D,) Σ w_i y_i²
         correction = (1 - h_sigma) * p.c_c * (2 - p.c_c)
-        self.C = ((1 - p.c_1 - p.c_mu) * self.C + p.c_1 * (self.p_c**2 + correction * self.C)
-                  + p.c_mu * rank_mu)
+        self.C = (1 - p.c_1 - p.c_mu) * self.C + p.c_1 * (self.p_c**2 + correction * self.C) + p.c_mu * rank_mu
         self.sigma = self.sigma * math.exp(p.c_sigma / p.d_sigma * (norm / p.chi - 1))
         self.generation += 1
 
@@ -149,8 +149,14 @@ class SepCMAES(Strategy):
 
     def state_dict(self) -> dict:
         # tensors are replaced, never modified in place, so these references stay valid
-        return {"mean": self.mean, "sigma": self.sigma, "C": self.C, "p_sigma": self.p_sigma, "p_c": self.p_c,
-                "generation": self.generation}
+        return {
+            "mean": self.mean,
+            "sigma": self.sigma,
+            "C": self.C,
+            "p_sigma": self.p_sigma,
+            "p_c": self.p_c,
+            "generation": self.generation,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.mean = state["mean"].clone()

@@ -56,6 +56,8 @@ def is_stateful(act) -> bool:
     if hasattr(act, "select"):
         return True
     if hasattr(act, "observe"):
-        raise TypeError(f"{type(act).__name__} has observe() but no select(): compaction would bind it again "
-                        "and lose what each copy learned (see genpolicy.rollout.actors)")
+        raise TypeError(
+            f"{type(act).__name__} has observe() but no select(): compaction would bind it again "
+            "and lose what each copy learned (see genpolicy.rollout.actors)"
+        )
     return False

@@ -69,9 +69,9 @@ class EpisodeNorm:
         self.mean.mul_(NORM_ALPHA).add_(m, alpha=1 - NORM_ALPHA)
         self.std.mul_(NORM_ALPHA).add_(s, alpha=1 - NORM_ALPHA)
         self.steps += 1
-        correction = 1.0 - NORM_ALPHA ** self.steps
+        correction = 1.0 - NORM_ALPHA**self.steps
         mean, std = self.mean / correction, self.std / correction
-        return ((x - mean.float()[:, None]) / (std.float()[:, None] + 1e-8))
+        return (x - mean.float()[:, None]) / (std.float()[:, None] + 1e-8)
 
     def select(self, keep: torch.Tensor) -> None:
         self.mean, self.std, self.steps = self.mean[keep], self.std[keep], self.steps[keep]
@@ -92,13 +92,27 @@ class AtariBatch:
         cores = o["threads"] or torch.get_num_threads()
         groups = min(self.n, max(-(-self.n // o["group"]), cores))  # at least one group (thread) per core
         bounds = np.linspace(0, self.n, groups + 1).round().astype(int)
-        self.groups = [AtariVectorEnv(
-            o["game"], int(hi - lo), num_threads=1, stack_num=1, img_height=210, img_width=160,
-            grayscale=o["grey"] == "luminance", frameskip=o["frameskip"], maxpool=o["maxpool"],
-            noop_max=o["noop_max"], reward_clipping=False, use_fire_reset=False,
-            repeat_action_probability=o["repeat_action_probability"], full_action_space=o["full_action_space"],
-            max_num_frames_per_episode=o["max_episode_frames"], episodic_life=False,
-        ) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self.groups = [
+            AtariVectorEnv(
+                o["game"],
+                int(hi - lo),
+                num_threads=1,
+                stack_num=1,
+                img_height=210,
+                img_width=160,
+                grayscale=o["grey"] == "luminance",
+                frameskip=o["frameskip"],
+                maxpool=o["maxpool"],
+                noop_max=o["noop_max"],
+                reward_clipping=False,
+                use_fire_reset=False,
+                repeat_action_probability=o["repeat_action_probability"],
+                full_action_space=o["full_action_space"],
+                max_num_frames_per_episode=o["max_episode_frames"],
+                episodic_life=False,
+            )
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
         self.bounds = bounds
         self.group_of = np.repeat(np.arange(groups), np.diff(bounds))  # emulator → its group
         # Without sticky actions and no-op starts an ALE game is deterministic: the seed changes nothing,
@@ -141,8 +155,12 @@ class AtariBatch:
             self.screens[lo:hi] = obs[:, 0]
             self.emulated += int(hi - lo)
         i = self.idx
-        return (self._frames(self.screens), torch.as_tensor(reward[i], dtype=torch.float64, device=self.device),
-                torch.as_tensor(terminated[i], device=self.device), torch.as_tensor(truncated[i], device=self.device))
+        return (
+            self._frames(self.screens),
+            torch.as_tensor(reward[i], dtype=torch.float64, device=self.device),
+            torch.as_tensor(terminated[i], device=self.device),
+            torch.as_tensor(truncated[i], device=self.device),
+        )
 
     def step(self, actions: torch.Tensor, alive: torch.Tensor):
         self.send(actions, alive)

@@ -18,10 +18,12 @@ from genpolicy.envs.registry import EnvSpec
 
 def step_tensors(obs, reward, terminated, truncated, device: torch.device):
     """NumPy step results → (obs float32, reward float64, terminated, truncated) tensors on ``device``."""
-    return (torch.as_tensor(obs, dtype=torch.float32, device=device),
-            torch.as_tensor(reward, dtype=torch.float64, device=device),
-            torch.as_tensor(terminated, dtype=torch.bool, device=device),
-            torch.as_tensor(truncated, dtype=torch.bool, device=device))
+    return (
+        torch.as_tensor(obs, dtype=torch.float32, device=device),
+        torch.as_tensor(reward, dtype=torch.float64, device=device),
+        torch.as_tensor(terminated, dtype=torch.bool, device=device),
+        torch.as_tensor(truncated, dtype=torch.bool, device=device),
+    )
 
 
 class GymBatch:

@@ -15,14 +15,16 @@ import numpy as np
 import torch
 
 from genpolicy.envs.registry import EnvSpec
-from genpolicy.seeding import generator, indexed
 from genpolicy.rollout.replay import ReplayBuffer
+from genpolicy.seeding import generator, indexed
 
 
 class StepCollector:
     def __init__(self, spec: EnvSpec, n_envs: int, seed: int, noise, warmup_steps: int = 0) -> None:
         if spec.action_kind != "box":
-            raise ValueError(f"{spec.id} has discrete actions; actor–critic methods need a continuous (Box) action space")
+            raise ValueError(
+                f"{spec.id} has discrete actions; actor–critic methods need a continuous (Box) action space"
+            )
         self.spec, self.seed, self.noise, self.warmup_steps = spec, int(seed), noise, int(warmup_steps)
         self.envs = [spec.make_single() for _ in range(int(n_envs))]
         low, high = torch.tensor(spec.action_low), torch.tensor(spec.action_high)
@@ -51,9 +53,13 @@ class StepCollector:
         if self.obs is None:
             self.obs = np.stack([self._reset(i) for i in range(n)])
         mid, half = self.mid.numpy(), self.half.numpy()
-        out = {"obs": np.empty((rounds, *self.obs.shape), np.float32), "action": np.empty((rounds, n, len(mid)), np.float32),
-               "reward": np.empty((rounds, n)), "next_obs": np.empty((rounds, *self.obs.shape), np.float32),
-               "terminated": np.empty((rounds, n))}
+        out = {
+            "obs": np.empty((rounds, *self.obs.shape), np.float32),
+            "action": np.empty((rounds, n, len(mid)), np.float32),
+            "reward": np.empty((rounds, n)),
+            "next_obs": np.empty((rounds, *self.obs.shape), np.float32),
+            "terminated": np.empty((rounds, n)),
+        }
         returns, lengths = [], []
         for t in range(rounds):
             if self.steps < self.warmup_steps:
@@ -66,7 +72,11 @@ class StepCollector:
             ended = np.zeros(n, dtype=bool)
             for i, env in enumerate(self.envs):
                 o, r, te, tr, _ = env.step(out["action"][t, i])
-                out["next_obs"][t, i], out["reward"][t, i], out["terminated"][t, i] = np.asarray(o, np.float32).reshape(-1), r, te
+                out["next_obs"][t, i], out["reward"][t, i], out["terminated"][t, i] = (
+                    np.asarray(o, np.float32).reshape(-1),
+                    r,
+                    te,
+                )
                 ended[i] = te or tr
                 self.ep_return[i] += r
                 self.ep_length[i] += 1
@@ -84,8 +94,12 @@ class StepCollector:
     def state_dict(self) -> dict:
         """Counters, the noise process and the RNG; the simulators' own state is not saved, so a
         resumed run starts fresh episodes."""
-        return {"steps": self.steps, "episodes": self.episodes, "generator": self.generator.get_state(),
-                "noise": self.noise.state_dict()}
+        return {
+            "steps": self.steps,
+            "episodes": self.episodes,
+            "generator": self.generator.get_state(),
+            "noise": self.noise.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.steps, self.episodes = int(state["steps"]), int(state["episodes"])

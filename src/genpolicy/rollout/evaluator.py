@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genpolicy import _checks as check
 from genpolicy._compile import compiled, prepare
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.population.protocol import TensorMembers as TensorRows  # a materialised population (P, D)
@@ -140,19 +141,27 @@ class PopulationEvaluator:
     members that step in turn, so one lane's policy call overlaps the other lane's emulators.
     """
 
-    def __init__(self, spec: EnvSpec, chunk_size: int | None = None, chunk_bytes: int = 256 << 20,
-                 sim_bytes: int = 2 << 30, torch_threads: int | None = None, single_thread_below: int = 1 << 18,
-                 compact_min: int = 32, pipeline: bool | None = None) -> None:
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"chunk_size must be ≥ 1 or None (automatic), got {chunk_size!r}")
+    def __init__(
+        self,
+        spec: EnvSpec,
+        chunk_size: int | None = None,
+        chunk_bytes: int = 256 << 20,
+        sim_bytes: int = 2 << 30,
+        torch_threads: int | None = None,
+        single_thread_below: int = 1 << 18,
+        compact_min: int = 32,
+        pipeline: bool | None = None,
+    ) -> None:
+        chunk_size = check.optional(check.integer, "chunk_size", chunk_size)  # None: automatic
         self.spec, self.chunk_size, self.chunk_bytes = spec, chunk_size, int(chunk_bytes)
         self.max_copies = max(1, int(sim_bytes) // copy_bytes(spec))  # simulator copies alive at once
         self.torch_threads, self.single_thread_below = torch_threads, int(single_thread_below)
         self.compact_min = int(compact_min)
         if pipeline and spec.backend != "atari":
             raise ValueError(f"pipeline=True needs a batch that steps asynchronously (env=atari), not {spec.backend}")
-        self.pipeline = spec.backend == "atari" and bool(spec.kwargs.get("pipeline", True) if pipeline is None
-                                                         else pipeline)
+        self.pipeline = spec.backend == "atari" and bool(
+            spec.kwargs.get("pipeline", True) if pipeline is None else pipeline
+        )
         self._batches: dict[tuple[int, str], object] = {}
         if spec.compile:
             prepare()  # inductor's CPU checks overlap the set-up before the first step
@@ -186,8 +195,17 @@ class PopulationEvaluator:
         self._batches[key] = batch
         return batch
 
-    def evaluate(self, bind: BindFn, population, episodes: int, seeds, device: torch.device | str = "cpu",
-                 max_steps: int | None = None, obs_stats: bool = False, record_obs: bool = False) -> RolloutResult:
+    def evaluate(
+        self,
+        bind: BindFn,
+        population,
+        episodes: int,
+        seeds,
+        device: torch.device | str = "cpu",
+        max_steps: int | None = None,
+        obs_stats: bool = False,
+        record_obs: bool = False,
+    ) -> RolloutResult:
         """Play ``episodes`` episodes for every member of ``population``.
 
         ``seeds``: one reset seed per (member, episode), member-major (copy p·E + e is member p's
@@ -208,22 +226,36 @@ class PopulationEvaluator:
         with torch.no_grad():
             for lo in range(0, P, chunk):
                 hi = min(P, lo + chunk)
-                n = (hi - lo) * E
                 # async batches (Atari) split the chunk into two lanes that step in turn: one lane's
                 # policy call runs while the other lane's emulators do
                 split = self.pipeline and hi - lo >= 2
                 parts = [(lo, (lo + hi) // 2), ((lo + hi) // 2, hi)] if split else [(lo, hi)]
                 with torch_threads():  # whatever the tuners chose, the caller's count comes back
-                    lanes = [self._loop(self._batch((b - a) * E, device, lane), bind, rows, torch.arange(a, b), E,
-                                        seeds[a * E : b * E], device, max_steps, obs_stats, recorded,
-                                        self._tuner((b - a) * E * rows.dim, split), split)
-                             for lane, (a, b) in enumerate(parts)]
-                    for (a, b), (r, l, st) in zip(parts, run_lanes(lanes)):
+                    lanes = [
+                        self._loop(
+                            self._batch((b - a) * E, device, lane),
+                            bind,
+                            rows,
+                            torch.arange(a, b),
+                            E,
+                            seeds[a * E : b * E],
+                            device,
+                            max_steps,
+                            obs_stats,
+                            recorded,
+                            self._tuner((b - a) * E * rows.dim, split),
+                            split,
+                        )
+                        for lane, (a, b) in enumerate(parts)
+                    ]
+                    for (a, b), (r, l, st) in zip(parts, run_lanes(lanes), strict=True):
                         returns[a * E : b * E], lengths[a * E : b * E] = r, l
                         if sums is not None:
                             sums[a * E : b * E] = st
         return RolloutResult(
-            returns=returns.view(P, E), lengths=lengths.view(P, E), env_steps=int(lengths.sum()),
+            returns=returns.view(P, E),
+            lengths=lengths.view(P, E),
+            env_steps=int(lengths.sum()),
             wall_s=time.perf_counter() - start,
             obs_sums=None if sums is None else sums.view(P, E, 2, -1),
             observations=None if recorded is None else torch.cat(recorded).cpu(),
@@ -238,8 +270,21 @@ class PopulationEvaluator:
             return ThreadTuner([1])
         return ThreadTuner([1, torch.get_num_threads() // (2 if split else 1)])
 
-    def _loop(self, batch, bind, rows, members, E, seeds, device, max_steps, obs_stats, recorded=None,
-              tuner: ThreadTuner | None = None, split: bool = False):
+    def _loop(
+        self,
+        batch,
+        bind,
+        rows,
+        members,
+        E,
+        seeds,
+        device,
+        max_steps,
+        obs_stats,
+        recorded=None,
+        tuner: ThreadTuner | None = None,
+        split: bool = False,
+    ):
         """One lane: the members' episodes to their end (a generator: see :func:`run_lanes`; with
         ``split`` it yields while its environments step) → (returns, lengths, obs sums) per copy."""
         tuner = tuner or ThreadTuner([torch.get_num_threads()])
@@ -288,11 +333,11 @@ class PopulationEvaluator:
                 recorded.append(obs[alive])
             with tuner.step():
                 if split:
-                    obs, alive, ret, length, k = yield from advance_split(act, batch, obs, alive, ret, length, group,
-                                                                          action_shape, observe)
+                    obs, alive, ret, length, k = yield from advance_split(
+                        act, batch, obs, alive, ret, length, group, action_shape, observe
+                    )
                 else:
-                    obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape,
-                                                      observe)
+                    obs, alive, ret, length, k = step(act, batch, obs, alive, ret, length, group, action_shape, observe)
             k, t = int(k), t + 1
         out_ret[slot], out_len[slot] = ret, length
         if st is not None:

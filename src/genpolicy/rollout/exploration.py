@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import torch
 
+from genpolicy import _checks as check
+
 
 class GaussianNoise:
     def __init__(self, n_envs: int, action_dim: int, std: float = 0.1) -> None:
-        if not std >= 0:
-            raise ValueError(f"noise std must be ≥ 0, got {std!r}")
-        self.shape, self.std = (int(n_envs), int(action_dim)), float(std)
+        self.shape, self.std = (int(n_envs), int(action_dim)), check.nonnegative("noise std", std)
 
     def __call__(self, generator: torch.Generator) -> torch.Tensor:
         return self.std * torch.randn(self.shape, generator=generator)
@@ -32,10 +32,13 @@ class GaussianNoise:
 
 
 class OUNoise:
-    def __init__(self, n_envs: int, action_dim: int, sigma: float = 0.2, theta: float = 0.15, mu: float = 0.0,
-                 dt: float = 1.0) -> None:
+    def __init__(
+        self, n_envs: int, action_dim: int, sigma: float = 0.2, theta: float = 0.15, mu: float = 0.0, dt: float = 1.0
+    ) -> None:
         if not sigma >= 0 or not theta >= 0 or not dt > 0:
-            raise ValueError(f"OU noise needs sigma ≥ 0, theta ≥ 0, dt > 0; got sigma={sigma!r}, theta={theta!r}, dt={dt!r}")
+            raise ValueError(
+                f"OU noise needs sigma ≥ 0, theta ≥ 0, dt > 0; got sigma={sigma!r}, theta={theta!r}, dt={dt!r}"
+            )
         self.sigma, self.theta, self.mu, self.dt = float(sigma), float(theta), float(mu), float(dt)
         self.x = torch.full((int(n_envs), int(action_dim)), self.mu)
 
@@ -55,12 +58,12 @@ class OUNoise:
         self.x = state["x"].clone()
 
 
-def make_noise(kind: str, n_envs: int, action_dim: int, std: float = 0.1, ou_theta: float = 0.15,
-               ou_sigma: float = 0.2):
+def make_noise(
+    kind: str, n_envs: int, action_dim: int, std: float = 0.1, ou_theta: float = 0.15, ou_sigma: float = 0.2
+):
+    check.choice("exploration noise", kind, ("gaussian", "ou", "none"))
     if kind == "gaussian":
         return GaussianNoise(n_envs, action_dim, std)
     if kind == "ou":
         return OUNoise(n_envs, action_dim, ou_sigma, ou_theta)
-    if kind == "none":
-        return GaussianNoise(n_envs, action_dim, 0.0)
-    raise ValueError(f"exploration noise must be 'gaussian', 'ou' or 'none', got {kind!r}")
+    return GaussianNoise(n_envs, action_dim, 0.0)  # none

@@ -43,7 +43,7 @@ class ReplayBuffer:
         when full."""
         n = int(batch["obs"].shape[0])
         if n > self.capacity:  # only the newest ``capacity`` survive
-            batch, n = {k: v[-self.capacity:] for k, v in batch.items()}, self.capacity
+            batch, n = {k: v[-self.capacity :] for k, v in batch.items()}, self.capacity
         parts = [batch[k].reshape(n, -1) for k in self.columns]
         if all(isinstance(p, np.ndarray) for p in parts):  # a collector's host arrays: one numpy concatenation
             rows = torch.from_numpy(np.concatenate([p.astype(np.float32, copy=False) for p in parts], 1))
@@ -61,7 +61,9 @@ class ReplayBuffer:
         """k minibatches of ``batch_size`` uniform draws (with replacement): each field (k, B, …)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(self.size, (k, batch_size), generator=generator, device=generator.device if generator else "cpu")
+        idx = torch.randint(
+            self.size, (k, batch_size), generator=generator, device=generator.device if generator else "cpu"
+        )
         return self._fields(self.storage[idx.to(self.device)])
 
     def state_dict(self) -> dict:
@@ -71,8 +73,10 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         size = int(state["size"])
         if size > self.capacity or state["obs"].shape[1:] != self.data["obs"].shape[1:]:
-            raise ValueError(f"replay state ({size} transitions, obs {tuple(state['obs'].shape[1:])}) does not fit "
-                             f"this buffer (capacity {self.capacity}, obs {tuple(self.data['obs'].shape[1:])})")
+            raise ValueError(
+                f"replay state ({size} transitions, obs {tuple(state['obs'].shape[1:])}) does not fit "
+                f"this buffer (capacity {self.capacity}, obs {tuple(self.data['obs'].shape[1:])})"
+            )
         for k in FIELDS:
             self.data[k][:size] = state[k].to(self.device)
         self.pos, self.size = int(state["pos"]), size

@@ -57,8 +57,9 @@ class ThreadTuner:
     count must beat one thread by ``margin`` to be chosen.
     """
 
-    def __init__(self, options: list[int], probe_steps: int = 5, reprobe_every: int = 500,
-                 margin: float = 0.25) -> None:
+    def __init__(
+        self, options: list[int], probe_steps: int = 5, reprobe_every: int = 500, margin: float = 0.25
+    ) -> None:
         self.options = sorted(set(max(1, int(o)) for o in options))
         self.probe_steps, self.reprobe_every, self.margin = int(probe_steps), int(reprobe_every), float(margin)
         self.chosen = self.options[0]

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genpolicy import _checks as check
+from genpolicy._io import atomic_path
 from genpolicy.envs.registry import EnvSpec
 
 
@@ -25,8 +27,7 @@ def _imageio():
 
 def _check_stride(every: int, scale: int) -> None:
     for name, v in (("every", every), ("scale", scale)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"video {name} must be an integer ≥ 1, got {v!r}")
+        check.integer(f"video {name}", v)
 
 
 def as_video_frame(frame: np.ndarray, min_side: int = 160) -> np.ndarray:
@@ -42,8 +43,9 @@ def as_video_frame(frame: np.ndarray, min_side: int = 160) -> np.ndarray:
 
 
 @torch.no_grad()
-def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", every: int = 1,
-                   scale: int = 1) -> tuple[list, float, int]:
+def episode_frames(
+    spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", every: int = 1, scale: int = 1
+) -> tuple[list, float, int]:
     """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))``: (frames, return,
     steps). Keeps every ``every``-th frame (and the last), each downscaled ``scale`` times."""
     _check_stride(every, scale)
@@ -65,8 +67,11 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
             steps += 1
             done = terminated or truncated
             if observe is not None:  # an online learner learns while it is filmed, as in the loop
-                observe(torch.tensor([float(reward)], dtype=torch.float64, device=device),
-                        torch.tensor([done], device=device), torch.ones(1, dtype=torch.bool, device=device))
+                observe(
+                    torch.tensor([float(reward)], dtype=torch.float64, device=device),
+                    torch.tensor([done], device=device),
+                    torch.ones(1, dtype=torch.bool, device=device),
+                )
             if steps % every == 0 or done:
                 keep()
     finally:
@@ -76,18 +81,24 @@ def episode_frames(spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", ev
 
 def _write(path: Path, frames: list, fps: int) -> None:
     imageio = _imageio()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)  # rename into place: never half a video
-    if path.suffix == ".mp4":  # H.264 in yuv420p needs even sides: drop an odd last row / column
-        frames = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]
-        imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
-    else:
-        imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # never half a video
+        if path.suffix == ".mp4":  # H.264 in yuv420p needs even sides: drop an odd last row / column
+            frames = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]
+            imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
+        else:
+            imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
 
 
-def record_episode(spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0, fps: int = 30, device="cpu",
-                   every: int = 1, scale: int = 1) -> dict:
+def record_episode(
+    spec: EnvSpec,
+    act: Callable,
+    path: str | Path,
+    seed: int = 0,
+    fps: int = 30,
+    device="cpu",
+    every: int = 1,
+    scale: int = 1,
+) -> dict:
     """One episode of ``act`` written to ``path`` (.mp4 or .gif), every ``every``-th frame at
     ``fps / every`` (real time), downscaled ``scale`` times."""
     _imageio()
@@ -99,8 +110,16 @@ def record_episode(spec: EnvSpec, act: Callable, path: str | Path, seed: int = 0
     return {"video": str(path), "video_return": total, "video_steps": steps}
 
 
-def tiled_gif(spec: EnvSpec, acts: Sequence[Callable], path: str | Path, seed: int = 0, columns: int | None = None,
-              every: int = 2, fps: int = 15, scale: int = 1) -> None:
+def tiled_gif(
+    spec: EnvSpec,
+    acts: Sequence[Callable],
+    path: str | Path,
+    seed: int = 0,
+    columns: int | None = None,
+    every: int = 2,
+    fps: int = 15,
+    scale: int = 1,
+) -> None:
     """One episode of each policy (same start), tiled in a grid of ``columns`` (default: one row);
     every ``every``-th frame, downscaled ``scale`` times, keeps the GIF small. A finished episode
     holds its last frame."""

@@ -29,12 +29,13 @@ class WorkerError(RuntimeError):
 class ProcessBatch:
     """The batch interface of :mod:`genpolicy.rollout.batches` over worker processes."""
 
-    def __init__(self, spec: EnvSpec, n: int, device: torch.device, workers: int | None = None,
-                 timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, spec: EnvSpec, n: int, device: torch.device, workers: int | None = None, timeout_s: float = 600.0
+    ) -> None:
         self.spec, self.n, self.device, self.timeout_s = spec, int(n), device, float(timeout_s)
         w = max(1, min(int(workers or os.cpu_count() or 1), self.n))
         bounds = np.linspace(0, self.n, w + 1).astype(int)
-        self.ranges = list(zip(bounds[:-1], bounds[1:]))
+        self.ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
         self.owner = np.repeat(np.arange(w), np.diff(bounds))  # copy → worker
         self.local = np.arange(self.n) - bounds[:-1][self.owner]  # copy → index inside its worker
         ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
@@ -68,8 +69,10 @@ class ProcessBatch:
         while pending:
             ready = wait(list(pending) + list(sentinels), timeout=self.timeout_s)
             if not ready:
-                self._fail(f"env workers {sorted(pending.values())} ({self.spec.id}) did not answer within "
-                           f"{self.timeout_s:.0f} s during {what}; the generation is aborted")
+                self._fail(
+                    f"env workers {sorted(pending.values())} ({self.spec.id}) did not answer within "
+                    f"{self.timeout_s:.0f} s during {what}; the generation is aborted"
+                )
             for obj in ready:
                 if obj in pending:
                     w = pending.pop(obj)
@@ -83,15 +86,19 @@ class ProcessBatch:
                         continue
                     if status == "error":
                         lo, hi = self.ranges[w]
-                        self._fail(f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) raised during "
-                                   f"{what}; the generation is aborted:\n{payload}")
+                        self._fail(
+                            f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) raised during "
+                            f"{what}; the generation is aborted:\n{payload}"
+                        )
                     obj = self.procs[w].sentinel
                 if obj in sentinels:
                     w = sentinels[obj]
                     self.procs[w].join(1)
                     lo, hi = self.ranges[w]
-                    self._fail(f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) died with exit code "
-                               f"{self.procs[w].exitcode} during {what}; the generation is aborted")
+                    self._fail(
+                        f"env worker {w} (copies {lo}–{hi - 1} of {self.spec.id}) died with exit code "
+                        f"{self.procs[w].exitcode} during {what}; the generation is aborted"
+                    )
         return replies
 
     def reset(self, seeds: torch.Tensor) -> torch.Tensor:
@@ -105,7 +112,7 @@ class ProcessBatch:
         asked = [w for w, (lo, _) in enumerate(self.ranges) if lo < m]
         for w in asked:
             lo, hi = self.ranges[w]
-            self.conns[w].send(("reset", s[lo:min(hi, m)]))
+            self.conns[w].send(("reset", s[lo : min(hi, m)]))
         for w, obs in self._gather(asked, "reset").items():
             lo = self.ranges[w][0]
             self._obs[lo : lo + len(obs)] = obs
@@ -137,7 +144,7 @@ class ProcessBatch:
         self.idx = self.idx[keep.cpu().numpy()]
 
     def close(self) -> None:
-        for conn, proc in zip(self.conns, self.procs):
+        for conn, proc in zip(self.conns, self.procs, strict=True):
             if proc.is_alive():
                 try:
                     conn.send(("close", None))

@@ -12,5 +12,15 @@ TORCH_ENVS: dict[str, type[TorchEnv]] = {cls.id: cls for cls in (CartPole, Pendu
 # torch-only tasks with no gymnasium counterpart (MetaRL's pendulums)
 META_ENVS: dict[str, type[TorchEnv]] = {cls.id: cls for cls in (MetaPendulum, MetaPendulumRest, MetaDoublePendulum)}
 
-__all__ = ["TORCH_ENVS", "META_ENVS", "TorchEnv", "CartPole", "Pendulum", "Acrobot", "MountainCarContinuous",
-           "MetaPendulum", "MetaPendulumRest", "MetaDoublePendulum"]
+__all__ = [
+    "TORCH_ENVS",
+    "META_ENVS",
+    "TorchEnv",
+    "CartPole",
+    "Pendulum",
+    "Acrobot",
+    "MountainCarContinuous",
+    "MetaPendulum",
+    "MetaPendulumRest",
+    "MetaDoublePendulum",
+]

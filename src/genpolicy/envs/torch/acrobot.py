@@ -53,10 +53,15 @@ class Acrobot(TorchEnv):
         k3 = self._dsdt(s + dt / 2.0 * k2, torque)
         k4 = self._dsdt(s + dt * k3, torque)
         ns = s + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-        self.state = torch.stack((
-            wrap(ns[:, 0], -PI, PI), wrap(ns[:, 1], -PI, PI),
-            ns[:, 2].clamp(-self.max_vel_1, self.max_vel_1), ns[:, 3].clamp(-self.max_vel_2, self.max_vel_2),
-        ), 1)
+        self.state = torch.stack(
+            (
+                wrap(ns[:, 0], -PI, PI),
+                wrap(ns[:, 1], -PI, PI),
+                ns[:, 2].clamp(-self.max_vel_1, self.max_vel_1),
+                ns[:, 3].clamp(-self.max_vel_2, self.max_vel_2),
+            ),
+            1,
+        )
         s0, s1 = self.state[:, 0], self.state[:, 1]
         terminated = -torch.cos(s0) - torch.cos(s1 + s0) > 1.0
         return torch.where(terminated, 0.0, -1.0).to(self.dtype), terminated

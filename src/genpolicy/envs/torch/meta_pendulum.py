@@ -47,8 +47,7 @@ def rk4(f, s: torch.Tensor, dt: float) -> torch.Tensor:
     return s + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def double_pendulum_accel(theta1, theta2, omega1, omega2, tau, g=9.81, l1=1.0, l2=1.0, m1=1.0, m2=1.0,
-                          damping=0.1):
+def double_pendulum_accel(theta1, theta2, omega1, omega2, tau, g=9.81, l1=1.0, l2=1.0, m1=1.0, m2=1.0, damping=0.1):
     """Angular accelerations (α1, α2) of the point-mass double pendulum, absolute angles from down.
 
     Euler–Lagrange on L = T − V with
@@ -85,8 +84,17 @@ class _MetaEnv(TorchEnv):
     start = "kick"
     kick: tuple[float, ...] = ()  # MetaRL's start state (θ..., ω...)
 
-    def __init__(self, num_envs, device="cpu", dtype=torch.float64, *, max_episode_steps=None, start=None,
-                 damping=None, max_torque=None) -> None:
+    def __init__(
+        self,
+        num_envs,
+        device="cpu",
+        dtype=torch.float64,
+        *,
+        max_episode_steps=None,
+        start=None,
+        damping=None,
+        max_torque=None,
+    ) -> None:
         super().__init__(num_envs, device, dtype)
         if max_episode_steps is not None:
             if int(max_episode_steps) < 1:
@@ -105,11 +113,11 @@ class _MetaEnv(TorchEnv):
         # both starts are the same for every copy, so the uniforms are not used
         values = self.kick if self.start == "kick" else (0.0,) * self.state_dim
         s = torch.tensor(values, dtype=u.dtype, device=u.device).expand(u.shape[0], -1).clone()
-        s[:, :self.links] = wrap_angle(s[:, :self.links])
+        s[:, : self.links] = wrap_angle(s[:, : self.links])
         return s
 
     def _obs(self):
-        th, om = self.rows[:self.links], self.rows[self.links:]
+        th, om = self.rows[: self.links], self.rows[self.links :]
         trig = torch.stack((torch.sin(th), torch.cos(th)), 1).reshape(2 * self.links, -1)  # sin, cos per rod
         return torch.cat((trig, om / self.max_speed)).t().float()
 
@@ -120,8 +128,8 @@ class _MetaEnv(TorchEnv):
     def _dynamics(self, action):
         tau = action.reshape(-1).to(self.dtype).clamp(-self.max_torque, self.max_torque)
         s = rk4(lambda x: self._derivative(x, tau), self.rows, self.dt)
-        th = wrap_angle(s[:self.links])
-        self.rows = torch.cat((th, s[self.links:].clamp(-self.max_speed, self.max_speed)))
+        th = wrap_angle(s[: self.links])
+        self.rows = torch.cat((th, s[self.links :].clamp(-self.max_speed, self.max_speed)))
         reward = (1.0 - torch.cos(th)).sum(0)
         return reward, torch.zeros_like(reward, dtype=torch.bool)
 
@@ -157,6 +165,7 @@ class MetaDoublePendulum(_MetaEnv):
 
     def _derivative(self, s, tau):
         th1, th2, om1, om2 = s
-        a1, a2 = double_pendulum_accel(th1, th2, om1, om2, tau, self.g, self.l1, self.l2, self.m1, self.m2,
-                                       self.damping)
+        a1, a2 = double_pendulum_accel(
+            th1, th2, om1, om2, tau, self.g, self.l1, self.l2, self.m1, self.m2, self.damping
+        )
         return torch.stack((om1, om2, a1, a2))

@@ -42,8 +42,11 @@ class MountainCarContinuous(TorchEnv):
         velocity = torch.where(first, v_first.to(f32), v_later)
         at_wall = torch.where(first, p_first == self.min_position, p_later == self.min_position)
         velocity = torch.where(at_wall & (velocity < 0), 0.0, velocity)
-        terminated = torch.where(first, (p_first >= self.goal_position) & (v_first >= self.goal_velocity),
-                                 (p_later >= self.goal_position) & (velocity >= self.goal_velocity))
+        terminated = torch.where(
+            first,
+            (p_first >= self.goal_position) & (v_first >= self.goal_velocity),
+            (p_later >= self.goal_position) & (velocity >= self.goal_velocity),
+        )
         reward = torch.where(terminated, 100.0, 0.0).to(f64) - a.to(f64).square() * 0.1  # unclipped action
         self.state = torch.stack((position, velocity), 1).to(self.dtype)
         return reward.to(self.dtype), terminated
