@@ -34,29 +34,6 @@ def test_stack_forward_and_backward_match_autograd(activation, bias):
         assert torch.allclose(p.grad.double(), g, atol=1e-5)
 
 
-def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
-    """The textbook update with autograd (the implementation the fused one replaced)."""
-    obs, action, reward, next_obs, terminated = b["obs"], b["action"], b["reward"], b["next_obs"], b["terminated"]
-    with torch.no_grad():
-        next_action = m.act(next_obs, m.actor_target)
-        if m.target_noise > 0:
-            eps = torch.randn(next_action.shape, generator=m.rng("target_noise"))
-            eps = (eps * m.target_noise).clamp(-m.target_noise_clip, m.target_noise_clip) * (m.high - m.low) / 2
-            next_action = torch.maximum(torch.minimum(next_action + eps, m.high), m.low)
-        y = reward + m.gamma * (1 - terminated) * m.critic_target(next_obs, next_action).min(0).values
-    critic_opt.zero_grad()
-    (m.critic(obs, action) - y).square().mean(1).sum().backward()
-    critic_opt.step()
-    m.updates += 1
-    if int(m.updates) % m.policy_delay == 0:
-        actor_opt.zero_grad()
-        (-m.critic.first(obs, m.act(obs)).mean()).backward()
-        actor_opt.step()
-        with torch.no_grad():
-            for net, target in ((m.actor, m.actor_target), (m.critic, m.critic_target)):
-                torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), m.tau)
-
-
 @pytest.mark.parametrize(
     "algo,optimizer,compile,graphs",
     [
@@ -71,7 +48,7 @@ def _reference_update(m: TD3Module, b: dict, actor_opt, critic_opt) -> None:
         pytest.param("td3", "sgd", True, 3, marks=needs_cxx),
     ],
 )
-def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
+def test_td3_fused_and_compiled_updates_match_the_autograd_update(algo, optimizer, compile, graphs):
     from torch._dynamo.utils import counters
 
     counters.clear()
@@ -88,8 +65,9 @@ def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
         obs_norm=False,
     )
     switches = {} if algo == "td3" else {"twin_critics": False, "target_noise": 0.0, "policy_delay": 1}
-    module = TD3Module(policy, critic_hidden=(32, 24), tau=0.1, compile=compile, **switches)
+    module = TD3Module(policy, critic_hidden=(32, 24), tau=0.1, **switches)
     ref, start = copy.deepcopy(module), copy.deepcopy(module)
+    ref.update = "autograd"  # the reference: the textbook update in src (methods/td3_autograd.py)
     ref.rng("target_noise").set_state(module.rng("target_noise").get_state())
     B = 64
     # SGD with lr 1: a parameter's change is exactly its gradient. Fused Adam: torch's kernel writes
@@ -109,9 +87,10 @@ def test_td3_update_matches_autograd(algo, optimizer, compile, graphs):
             "next_obs": torch.randn(B, 3),
             "terminated": (torch.rand(B) < 0.2).float(),
         }
-        module.compile = compile and step < 6  # then eager: the compiled Adam left torch's own optimizer state
+        # then eager: the compiled Adam left torch's own optimizer state
+        module.update = "compiled" if compile and step < 6 else "fused"
         module._update(b, *opts)
-        _reference_update(ref, b, *ref_opts)
+        ref._update(b, *ref_opts)
     assert int(module.updates) == int(ref.updates) == 8
     # Adam divides by √v: where a gradient is tiny, float rounding in another summation order moves a
     # step of lr = 1e-2 by ~1e-5 — a missed, doubled or wrongly ordered step moves it by ~1e-2
@@ -184,7 +163,7 @@ def test_float16_gradient_scaler_is_refused():
 
 @needs_cxx
 def test_compiled_update_prepares_the_collectors_next_actions():
-    """With compile=true the update also computes the updated actor's actions for the observations the
+    """With update=compiled the update also computes the updated actor's actions for the observations the
     collector acts on next; explore() hands them out once, and only for exactly those observations."""
     torch.manual_seed(0)
     env = EnvSpec.make("Pendulum-v1")
@@ -199,7 +178,7 @@ def test_compiled_update_prepares_the_collectors_next_actions():
         obs_norm=False,
     )
     module = TD3Module(
-        policy, critic_hidden=(32, 24), twin_critics=False, target_noise=0.0, policy_delay=1, compile=True
+        policy, critic_hidden=(32, 24), twin_critics=False, target_noise=0.0, policy_delay=1, update="compiled"
     )
     opts = [torch.optim.Adam(module.actor.parameters(), lr=1e-2), torch.optim.Adam(module.critic.parameters(), lr=1e-2)]
     b = {

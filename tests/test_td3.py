@@ -9,6 +9,7 @@ import torch
 from conftest import needs_cxx
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.fit import InputError, load_checkpoint
+from genpolicy.methods.td3 import TD3Module
 from genpolicy.rollout.collector import StepCollector
 from genpolicy.rollout.exploration import GaussianNoise, OUNoise
 from genpolicy.rollout.replay import ReplayBuffer
@@ -77,9 +78,9 @@ def test_ou_noise_is_correlated_and_resets_per_env():
     assert noise.x[0, 0] == 0.0 and noise.x[1, 0] != 0.0
 
 
-@pytest.mark.parametrize("algo", ["ddpg", "td3"])
-def test_tiny_training(fit_run, algo):
-    summary, run_dir = fit_run(f"experiment={algo}_pendulum", *TINY_TD3)
+@pytest.mark.parametrize("algo,update", [("ddpg", "fused"), ("td3", "fused"), ("td3", "autograd")])
+def test_tiny_training(fit_run, algo, update):
+    summary, run_dir = fit_run(f"experiment={algo}_pendulum", *TINY_TD3, f"method.update={update}")
     assert summary["generations"] == 3 and summary["env_steps"] == 600
     ckpt = load_checkpoint(summary["checkpoint"])
     sd = ckpt["state_dict"]
@@ -125,12 +126,18 @@ def test_resume_continues_counters_and_optimisers(fit_run, tmp_path):
 
 @needs_cxx
 def test_compiled_updates_keep_torchs_optimizer_state_for_an_eager_resume(fit_run, tmp_path):
-    """method.compile=true steps Adam inside the graph on the optimizer's own state: the checkpoint holds
+    """method.update=compiled steps Adam inside the graph on the optimizer's own state: the checkpoint holds
     torch's step count, and a resumed eager run continues it."""
     first, _ = fit_run(
-        "experiment=td3_pendulum", *TINY_TD3, "generations=2", "method.compile=true", run_dir=tmp_path / "a"
+        "experiment=td3_pendulum", *TINY_TD3, "generations=2", "method.update=compiled", run_dir=tmp_path / "a"
     )
-    resumed, _ = fit_run("experiment=td3_pendulum", *TINY_TD3, f"resume={first['checkpoint']}", run_dir=tmp_path / "b")
+    resumed, _ = fit_run(
+        "experiment=td3_pendulum",
+        *TINY_TD3,
+        "method.update=fused",
+        f"resume={first['checkpoint']}",
+        run_dir=tmp_path / "b",
+    )
     a, b = load_checkpoint(first["checkpoint"]), load_checkpoint(resumed["checkpoint"])
     updates = int(a["state_dict"]["updates"])
     assert updates == 400 - 200 + 10 and a["optimizer_states"][1]["state"][0]["step"] == updates  # critic steps
@@ -165,6 +172,7 @@ def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
         (("data.batch_size=0",), "batch_size must be an integer"),
         (("policy.obs_norm=true",), "obs_norm=false"),
         (("data.noise=pink",), "exploration noise must be"),
+        (("method.update=sgd",), "method.update must be one of 'autograd', 'fused', 'compiled'"),
     ],
 )
 def test_bad_input(fit_run, overrides, message):
@@ -172,12 +180,21 @@ def test_bad_input(fit_run, overrides, message):
         fit_run("experiment=ddpg_pendulum", *TINY_TD3, *overrides)
 
 
-def test_training_keeps_freed_memory_on_glibc():
-    """DDPG/TD3 runs raise glibc's mmap and trim thresholds (their update's tensors are then reused
-    from the heap); without glibc the call is a no-op that says so."""
+def test_process_settings_hold_for_the_run_only():
+    """DDPG/TD3 runs flush denormals and raise glibc's mmap and trim thresholds (their update's tensors
+    are then reused from the heap) — set by the entry point around the run and restored after it;
+    without glibc the allocator call is a no-op that says so."""
     import platform
 
-    from genpolicy._malloc import keep_freed_memory
+    from genpolicy._process import flushes_denormals, keep_freed_memory, process_settings
 
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc
+    assert TD3Module.process_settings == ("flush_denormal", "keep_freed_memory")
+    assert not flushes_denormals()
+    with process_settings(TD3Module.process_settings):
+        assert flushes_denormals()
+    assert not flushes_denormals()
+    with pytest.raises(ValueError, match="unknown process settings"):
+        with process_settings(["turbo"]):
+            pass

@@ -181,6 +181,11 @@ def check_top_level(cfg: DictConfig) -> None:
         raise InputError(f"resume must be a checkpoint path or null, got {cfg.resume!r}")
 
 
+def module_settings(module) -> tuple[str, ...]:
+    """The process-wide settings a method asks for (genpolicy._process), none by default."""
+    return tuple(getattr(module, "process_settings", ()))
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Train and test one experiment into ``run_dir``; returns the summary."""
     start = time.perf_counter()
@@ -188,6 +193,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     import lightning as L
     import torch
 
+    from genpolicy._process import process_settings
     from genpolicy.rollout import PopulationEvaluator
     from genpolicy.rollout.threads import cores_per_process, torch_threads
 
@@ -211,7 +217,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             raise InputError(f"trainer: {err}") from None
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     # ranks that share this machine share its cores: each gets its part as its intra-op thread budget
-    with torch_threads(cores_per_process(trainer.num_devices)):
+    # the method's process-wide settings (denormal flush, allocator thresholds) hold for the run only
+    with torch_threads(cores_per_process(trainer.num_devices)), process_settings(module_settings(module)):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume or None, weights_only=True)
 
     last = run_dir / "checkpoints" / "last.ckpt"

@@ -21,11 +21,11 @@ import time
 import lightning as L
 import torch
 
-from genpolicy._checks import flag, integer, positive
+from genpolicy._checks import choice, integer, positive
 from genpolicy._compile import compiled, prepare
-from genpolicy._malloc import keep_freed_memory
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
+from genpolicy.methods.td3_autograd import autograd_update
 from genpolicy.methods.td3_math import (
     accumulate_,
     actor_grads,
@@ -37,6 +37,8 @@ from genpolicy.nets import adam, fused
 from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.rollout.evaluator import RolloutResult
+
+UPDATES = ("autograd", "fused", "compiled")
 
 
 def _fused(device: torch.device) -> dict:
@@ -79,6 +81,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
     uses_strategy = False
     explores_with_actor = True  # the collector acts with the actor (+ noise): a compiled update prepares its actions
     rng_streams = ("target_noise",)
+    process_settings = ("flush_denormal", "keep_freed_memory")  # set by fit for the run (genpolicy._process)
 
     def __init__(
         self,
@@ -98,7 +101,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         eval_every: int = 1,
         eval_episodes: int = 10,
         items_per_step: int = 16,
-        compile: bool = False,
+        update: str = "fused",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -127,7 +130,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.rounds, self.round_steps = integer("rounds", rounds), integer("round_steps", round_steps)
         self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
         self.items_per_step = integer("items_per_step", items_per_step)
-        self.compile = flag("method.compile", compile)  # the update's passes as torch.compile graphs
+        # autograd: the textbook update (td3_autograd.py); fused: hand-written passes (td3_math.py);
+        # compiled: the fused update as one torch.compile graph
+        self.update = choice("method.update", update, UPDATES)
         self.seed = int(seed)
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
@@ -213,10 +218,21 @@ class TD3Module(SeededRNGs, L.LightningModule):
         return True
 
     def _update(self, b: dict, actor_opt, critic_opt) -> None:
-        """One critic update and, every ``policy_delay``-th, one actor update and target Polyak step, with
-        the hand-written passes of nets/fused.py: bfloat16 hidden layers under bf16-mixed precision,
-        float32 otherwise (no autograd, no autocast inside). With ``compile=true``, in one process and
-        with plain Adam optimizers, the whole update — passes, Adam steps, Polyak — is one compiled graph."""
+        """One critic update and, every ``policy_delay``-th, one actor update and target Polyak step.
+        ``update=autograd``: :func:`autograd_update`, the textbook version. ``fused``: the hand-written
+        passes of nets/fused.py — bfloat16 hidden layers under bf16-mixed precision, float32 otherwise
+        (no autograd, no autocast inside). ``compiled``: in one process and with plain Adam optimizers,
+        the whole fused update — passes, Adam steps, Polyak — is one compiled graph."""
+        if self.update == "autograd":
+            self._forget_plan()
+            actor_too = self.policy_delay == 1 or (int(self.updates) + 1) % self.policy_delay == 0
+            eps = self._target_eps(b["action"])
+            losses = autograd_update(self, b, actor_opt, critic_opt, eps, actor_too, self._all_reduce_grads)
+            # torch's fused Adam writes without bumping version counters, which the fused path's copies read
+            torch.autograd.graph.increment_version([*self.actor.parameters(), *self.critic.parameters()])
+            accumulate_(self._round["sums"], *losses)
+            self._count(actor_too)
+            return
         dtype = (
             torch.get_autocast_dtype(self.device.type) if torch.is_autocast_enabled(self.device.type) else torch.float32
         )
@@ -224,7 +240,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
             eps = self._target_eps(b["action"])
             actor_too = self.policy_delay == 1 or (int(self.updates) + 1) % self.policy_delay == 0
-            plan = self._plan(shadows, actor_opt, critic_opt) if self.compile else None
+            plan = self._plan(shadows, actor_opt, critic_opt) if self.update == "compiled" else None
             if plan is not None:
                 acting_obs = self.__dict__.get("_acting_obs")
                 action = compiled(whole_update)(
@@ -326,8 +342,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
         return cache[key]
 
     def _math(self, fn):
-        """``fn``, or its ``torch.compile`` version with ``compile=true``."""
-        return compiled(fn) if self.compile else fn
+        """``fn``, or its ``torch.compile`` version with ``update=compiled``."""
+        return compiled(fn) if self.update == "compiled" else fn
 
     def _all_reduce_grads(self, net: torch.nn.Module) -> None:
         """Average ``net``'s gradients over DDP ranks (DDP's own hooks are off, see training_step)."""
@@ -349,14 +365,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
 
     def on_train_start(self) -> None:
         self._round = self._fresh_round()  # the loss sums live on the training device
-        if self.compile:
+        if self.update == "compiled":
             prepare()  # inductor's CPU checks run during the warm-up steps
-        # Adam's moments of dead ReLU units decay geometrically into subnormal floats, and x86 cores
-        # take a microcode assist on every subnormal operand: a third of the big layers' moments were
-        # subnormal after 40k BipedalWalker steps, and Adam took a quarter of the run. Flush them to zero
-        # (values below 1.2e-38; set before Lightning's first update, inherited by new threads).
-        torch.set_flush_denormal(True)
-        keep_freed_memory()  # the update's tensors are reused from the heap, not re-faulted from the OS
 
     def _fresh_round(self) -> dict:
         return {

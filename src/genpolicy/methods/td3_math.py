@@ -1,6 +1,6 @@
 """The DDPG/TD3 update as pure tensor functions over the networks' batched copies (nets/fused.py):
 the critic's and the actor's gradients, and the whole update — passes, Adam steps (nets/adam.py),
-Polyak — that ``method.compile=true`` compiles as one graph. Fujimoto et al. 2018, arXiv:1802.09477;
+Polyak — that ``method.update=compiled`` compiles as one graph. Fujimoto et al. 2018, arXiv:1802.09477;
 Lillicrap et al. 2015, arXiv:1509.02971. The LightningModule around them is methods/td3.py."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def critic_grads(
     Independent passes share their GEMMs: the critics on (s, a) run in one batched product per layer with
     their targets on (s', ã') (the stack ``nets["critics"]``), and with ``actor_too`` the actor on s with
     its target on s' (``nets["actors"]``); on a 2-core CPU a batch of two matrices costs about what one
-    does. A pure tensor function (``compile=true`` compiles it)."""
+    does. A pure tensor function (``update=compiled`` compiles it)."""
     obs, next_obs = b["obs"], b["next_obs"]
     actor_pass = None
     if actor_too:
@@ -93,7 +93,7 @@ def whole_update(
     sums: torch.Tensor,
     acting_obs: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
-    """One whole update, in place, as one function for ``torch.compile`` (``compile=true``): the critic's
+    """One whole update, in place, as one function for ``torch.compile`` (``update=compiled``): the critic's
     gradients and Adam step, then (``actor_too``) the actor's against the updated critic and the Polyak
     step of both targets; the losses are added to ``sums``. ``groups[k]`` holds net k's parameters
     (``params``) and, for the trained nets, the Adam state and hyper-parameters (nets/adam.py); every new
