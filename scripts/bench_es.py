@@ -42,8 +42,9 @@ def machine() -> dict:
 def save_json(path: Path | None, result: dict) -> None:
     """Write a benchmark's result (when ``--json`` was given)."""
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        from genpolicy._io import write_json
+
+        write_json(path, result)
         print(f"wrote {path}")
 
 

@@ -1,18 +1,15 @@
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
+from genpolicy._compile import can_compile
 from genpolicy._configs import config_dir
 
 # torch.compile on a CPU builds its kernels with the system's C++ compiler (inductor); like CUDA, a
 # machine without one cannot run those tests
-needs_cxx = pytest.mark.skipif(
-    not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")),
-    reason="torch.compile on CPU needs a C++ compiler",
-)
+needs_cxx = pytest.mark.skipif(not can_compile("cpu"), reason="torch.compile on CPU needs a C++ compiler")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -50,6 +47,13 @@ TINY_STRATEGY = {
 }
 
 
+# method-specific settings: a tiny DDPG/TD3 run takes the fused update (update=auto compiles it, which
+# costs more than the run; the compiled update has its own tests)
+TINY_METHOD = {
+    "genpolicy.methods.TD3Module": ("method.update=fused",),
+    "genpolicy.methods.STGPVModule": ("method.update=fused",),
+}
+
 # experiment-specific sizes that keep a tiny run short (Pong: 200-step episodes)
 TINY_EXPERIMENT = {"es_pong": ("env.max_episode_frames=800", "data.chunk_size=null")}
 
@@ -60,9 +64,11 @@ def fit_run(tmp_path):
     from genpolicy.fit import run
 
     def _run(*overrides, run_dir=None):
-        target = compose_fit(*overrides).strategy._target_
+        plain = compose_fit(*overrides)
+        target, method = plain.strategy._target_, plain.method._target_
         experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), None)
-        cfg = compose_fit(*TINY, *TINY_STRATEGY.get(target, ()), *TINY_EXPERIMENT.get(experiment, ()), *overrides)
+        tiny = (*TINY_STRATEGY.get(target, ()), *TINY_METHOD.get(method, ()), *TINY_EXPERIMENT.get(experiment, ()))
+        cfg = compose_fit(*TINY, *tiny, *overrides)
         rd = Path(run_dir or tmp_path / "run")
         rd.mkdir(parents=True, exist_ok=True)
         return run(cfg, rd), rd

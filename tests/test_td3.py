@@ -172,12 +172,22 @@ def test_resume_with_the_saved_replay_buffer_needs_no_refill(fit_run, tmp_path):
         (("data.batch_size=0",), "batch_size must be an integer"),
         (("policy.obs_norm=true",), "obs_norm=false"),
         (("data.noise=pink",), "exploration noise must be"),
-        (("method.update=sgd",), "method.update must be one of 'autograd', 'fused', 'compiled'"),
+        (("method.update=sgd",), "method.update must be one of 'auto', 'autograd', 'fused', 'compiled'"),
     ],
 )
 def test_bad_input(fit_run, overrides, message):
     with pytest.raises(InputError, match=message):
         fit_run("experiment=ddpg_pendulum", *TINY_TD3, *overrides)
+
+
+def test_auto_update_is_the_compiled_one_where_it_can_build():
+    spec = EnvSpec.make("Pendulum-v1")
+    from genpolicy._compile import can_compile
+    from genpolicy.policies import PopulationPolicy
+
+    policy = PopulationPolicy(spec.obs_dim, "box", spec.action_dim, spec.action_low, spec.action_high, obs_norm=False)
+    assert TD3Module(policy).update == ("compiled" if can_compile("cpu") else "fused")
+    assert TD3Module(policy, update="autograd").update == "autograd"
 
 
 def test_process_settings_hold_for_the_run_only():

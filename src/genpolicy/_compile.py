@@ -35,6 +35,18 @@ def compiled(fn):
     return torch.compile(fn, dynamic=False)
 
 
+def can_compile(device: torch.device | str = "cpu") -> bool:
+    """Whether ``torch.compile`` can build kernels for ``device`` here: a C++ compiler for the CPU,
+    Triton for CUDA."""
+    import importlib.util
+    import os
+    import shutil
+
+    if torch.device(device).type == "cuda":
+        return importlib.util.find_spec("triton") is not None
+    return any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++"))
+
+
 _by_key: dict = {}
 
 

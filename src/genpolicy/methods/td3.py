@@ -22,7 +22,7 @@ import lightning as L
 import torch
 
 from genpolicy._checks import choice, integer, positive
-from genpolicy._compile import compiled, prepare
+from genpolicy._compile import can_compile, compiled, prepare
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.methods.td3_autograd import autograd_update
@@ -38,7 +38,7 @@ from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.rollout.evaluator import RolloutResult
 
-UPDATES = ("autograd", "fused", "compiled")
+UPDATES = ("auto", "autograd", "fused", "compiled")
 
 
 def _fused(device: torch.device) -> dict:
@@ -101,7 +101,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         eval_every: int = 1,
         eval_episodes: int = 10,
         items_per_step: int = 16,
-        update: str = "fused",
+        update: str = "auto",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -131,8 +131,10 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self.eval_every, self.eval_episodes = integer("eval_every", eval_every), integer("eval_episodes", eval_episodes)
         self.items_per_step = integer("items_per_step", items_per_step)
         # autograd: the textbook update (td3_autograd.py); fused: hand-written passes (td3_math.py);
-        # compiled: the fused update as one torch.compile graph
-        self.update = choice("method.update", update, UPDATES)
+        # compiled: the fused update as one torch.compile graph; auto: compiled where torch.compile can
+        # build kernels for the training device, else fused (scripts/bench_td3_update.py)
+        self.requested_update = choice("method.update", update, UPDATES)
+        self.update = self._resolve_update(torch.device("cpu"))
         self.seed = int(seed)
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))  # completed rounds
         self.register_buffer("env_steps", torch.zeros((), dtype=torch.long))  # training env steps
@@ -363,8 +365,14 @@ class TD3Module(SeededRNGs, L.LightningModule):
         """Refuse a Trainer the fused update cannot serve (fit calls this before training)."""
         check_precision(trainer.precision_plugin)
 
+    def _resolve_update(self, device: torch.device) -> str:
+        if self.requested_update != "auto":
+            return self.requested_update
+        return "compiled" if can_compile(device) else "fused"
+
     def on_train_start(self) -> None:
         self._round = self._fresh_round()  # the loss sums live on the training device
+        self.update = self._resolve_update(self.device)
         if self.update == "compiled":
             prepare()  # inductor's CPU checks run during the warm-up steps
 
