@@ -4,11 +4,15 @@ The population engine (``population``, ``rollout``, ``policies``, ``envs``) is p
 ``methods`` wraps it in LightningModules and ``fit`` / ``evaluate`` are the Hydra entry points.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
 __all__ = ["EvolutionModule", "evolve", "__version__"]
 
 
-def __getattr__(name):  # import the Lightning-backed API only when it is asked for
+def __getattr__(name: str) -> Any:  # import the Lightning-backed API only when it is asked for
     if name in ("EvolutionModule", "evolve"):
         from genpolicy import api
 

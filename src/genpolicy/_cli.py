@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -54,7 +55,7 @@ def tool_cli(name: str, fn: Callable[[DictConfig, Path], dict], cfg: DictConfig)
     print(json.dumps(result), flush=True)
 
 
-def json_call(name: str, fn: Callable, *args) -> dict:
+def json_call(name: str, fn: Callable, *args: Any) -> dict:
     """``fn(*args)`` with simulator prints silenced; bad input → one line on stderr, exit 2."""
     from genpolicy.envs.registry import quiet_stdout
 

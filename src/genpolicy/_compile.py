@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
 
 _probe: threading.Thread | None = None
 
@@ -25,7 +29,7 @@ def prepare() -> None:
 
 
 @functools.cache
-def compiled(fn):
+def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` through ``torch.compile`` (inductor: fused C++ loops on a CPU, Triton on CUDA around the
     GEMMs), made once per function. Shapes are static: every caller here runs fixed shapes in its hot
     loop, and a dynamic-shape graph of the population step ran 15–20 % slower. Each new shape compiles
@@ -50,7 +54,7 @@ def can_compile(device: torch.device | str = "cpu") -> bool:
 _by_key: dict = {}
 
 
-def compiled_key(key, fn):
+def compiled_key(key: Hashable, fn: Callable[..., Any]) -> Callable[..., Any]:
     """:func:`compiled` for closures: one compilation per ``key`` (hashable), whichever closure
     object stands for it (a policy rebuilds its step functions for every batch it binds)."""
     if key not in _by_key:

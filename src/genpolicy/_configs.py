@@ -1,5 +1,7 @@
 """Where the Hydra configs live: inside the installed package, or at the top of a source checkout."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 

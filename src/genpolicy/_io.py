@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -28,5 +29,5 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_json(path: str | os.PathLike, data, indent: int | None = 2) -> None:
+def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
     write_text(path, json.dumps(data, indent=indent) + "\n")

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -146,7 +147,7 @@ class EvolutionModule:
         if self.batched is not None:
             return self.batched.score(members, seed)
 
-        def one(row):
+        def one(row: torch.Tensor) -> float:
             return float(self.reward_func(self.unflatten(row)))
 
         rows = list(members.rows(torch.arange(len(members))))
@@ -209,7 +210,7 @@ class EvolutionModule:
 
 
 def evolve(
-    model: nn.Module, reward_func: Callable[..., float] | None, iterations: int, print_step: int = 10, **kwargs
+    model: nn.Module, reward_func: Callable[..., float] | None, iterations: int, print_step: int = 10, **kwargs: Any
 ) -> nn.Module:
     """Evolve ``model`` in place with :class:`EvolutionModule` and return it."""
     EvolutionModule(model, reward_func, **kwargs).run(iterations, print_step)

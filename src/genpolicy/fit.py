@@ -14,6 +14,7 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -27,8 +28,13 @@ from genpolicy._configs import config_dir
 from genpolicy._io import write_json, write_text
 from genpolicy.loggers import close_logger
 
+if TYPE_CHECKING:
+    import lightning as L
 
-def _instantiate(node, what: str, **kwargs):
+    from genpolicy.envs.registry import EnvSpec
+
+
+def _instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
     """instantiate() with the user's error (not Hydra's wrapper) as an InputError naming the group."""
     try:
         # Always build a partial and call it ourselves: runtime objects passed to instantiate()
@@ -41,7 +47,7 @@ def _instantiate(node, what: str, **kwargs):
         raise InputError(f"{what}: {err}") from None
 
 
-def build(cfg: DictConfig):
+def build(cfg: DictConfig) -> tuple[EnvSpec, L.LightningDataModule, L.LightningModule]:
     """(env spec, datamodule, LightningModule) from a composed config. Validates as it builds."""
     env = _instantiate(cfg.env, "env")
     method_cls = _method_class(cfg)
@@ -69,7 +75,7 @@ def build(cfg: DictConfig):
     return env, datamodule, module
 
 
-def _check_reads_frames(cfg: DictConfig, env) -> None:
+def _check_reads_frames(cfg: DictConfig, env: EnvSpec) -> None:
     """Refuse a vector policy (mlp, linear, actor) on an env with image frames, naming the one that fits."""
     import inspect
 
@@ -88,7 +94,7 @@ def _check_reads_frames(cfg: DictConfig, env) -> None:
         )
 
 
-def _method_class(cfg: DictConfig):
+def _method_class(cfg: DictConfig) -> type[L.LightningModule]:
     from hydra.utils import get_class
 
     try:
@@ -131,7 +137,7 @@ def check_compatible(saved: dict, expected: dict, path: str) -> None:
         )
 
 
-def restore(path: str):
+def restore(path: str) -> tuple[EnvSpec, L.LightningModule, DictConfig]:
     """(env spec, module, config) rebuilt from a checkpoint's own config and loaded with its weights."""
     ckpt = load_checkpoint(path)
     cfg = OmegaConf.create(ckpt["genpolicy"]["config"])
@@ -143,7 +149,7 @@ def restore(path: str):
     return env, module, cfg
 
 
-def _callbacks(cfg: DictConfig, run_dir: Path, goal):
+def _callbacks(cfg: DictConfig, run_dir: Path, goal: float | None) -> list[L.Callback]:
     from genpolicy.callbacks import GenerationCheckpoint, GenerationProgressBar, GoalStopping, StoreConfig
 
     callbacks = [
@@ -181,7 +187,7 @@ def check_top_level(cfg: DictConfig) -> None:
         raise InputError(f"resume must be a checkpoint path or null, got {cfg.resume!r}")
 
 
-def module_settings(module) -> tuple[str, ...]:
+def module_settings(module: L.LightningModule) -> tuple[str, ...]:
     """The process-wide settings a method asks for (genpolicy._process), none by default."""
     return tuple(getattr(module, "process_settings", ()))
 

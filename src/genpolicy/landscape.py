@@ -13,6 +13,7 @@ Latents with more than 2 dimensions: the plane of ``dims`` is swept and the othe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 import numpy as np
@@ -26,8 +27,14 @@ from genpolicy._io import atomic_path, write_json
 from genpolicy.fit import restore
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarray, torch.Tensor]:
+    from genpolicy.envs.registry import EnvSpec
+    from genpolicy.methods.population import PopulationModule
+
+
+def grid_latents(n: int, radius: float, dims: Sequence[int], latent_dim: int) -> tuple[np.ndarray, torch.Tensor]:
     axis = np.linspace(-radius, radius, n)
     z = torch.zeros(n * n, latent_dim)
     z0, z1 = np.meshgrid(axis, axis, indexing="ij")  # row i: dims[0] = axis[i]
@@ -36,7 +43,9 @@ def grid_latents(n: int, radius: float, dims, latent_dim: int) -> tuple[np.ndarr
     return axis, z
 
 
-def plot_landscape(path: Path, axis: np.ndarray, mean: np.ndarray, dims, env_id: str, episodes: int) -> None:
+def plot_landscape(
+    path: Path, axis: np.ndarray, mean: np.ndarray, dims: Sequence[int], env_id: str, episodes: int
+) -> None:
     """Heatmap of the grid's mean returns (axes in latent units) with a colour bar."""
     import matplotlib
 
@@ -56,7 +65,7 @@ def plot_landscape(path: Path, axis: np.ndarray, mean: np.ndarray, dims, env_id:
     plt.close(fig)
 
 
-def action_diversity(module, policies: torch.Tensor, states: torch.Tensor) -> float:
+def action_diversity(module: PopulationModule, policies: torch.Tensor, states: torch.Tensor) -> float:
     """Mean pairwise distance between the actions (discrete: one-hot) of the policies on the probe states."""
     with torch.no_grad():
         acts = module.policy.act(policies, states.expand(len(policies), -1, -1))  # (M, S[, a])
@@ -65,7 +74,7 @@ def action_diversity(module, policies: torch.Tensor, states: torch.Tensor) -> fl
     return mean_pairwise_distance(acts)
 
 
-def probe_states(env, module, policy: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+def probe_states(env: EnvSpec, module: PopulationModule, policy: torch.Tensor, count: int, seed: int) -> torch.Tensor:
     """Observations visited by ``policy`` (restarting episodes as needed): (1, count, obs_dim)."""
     act = module.policy.bind(policy[None])
     single = env.make_single()

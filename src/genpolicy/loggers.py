@@ -8,10 +8,19 @@ import os
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from genpolicy import _checks as check
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lightning.pytorch.loggers import Logger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+    from wandb.sdk.lib import RunDisabled
+    from wandb.wandb_run import Run
 
 
 def _has_wandb_key() -> bool:
@@ -25,7 +34,7 @@ def _has_wandb_key() -> bool:
 
 
 def wandb_logger(
-    save_dir: str, project: str = "genpolicy", name: str | None = None, mode: str | None = None, **kwargs
+    save_dir: str, project: str = "genpolicy", name: str | None = None, mode: str | None = None, **kwargs: Any
 ) -> WandbLogger:
     """W&B logger. ``mode`` None means: ``WANDB_MODE`` if set, else online with a key, else offline.
 
@@ -61,7 +70,7 @@ class EarlyWandbLogger(WandbLogger):
         self._starter.start()
 
     @property
-    def experiment(self):
+    def experiment(self) -> Run | RunDisabled:
         if self._starter is not None:
             self._starter.join()
             self._starter = None
@@ -76,7 +85,7 @@ class KeepRowsCSVLogger(CSVLogger):
     the rows already there. The writer is created lazily, in whichever process logs first."""
 
     @property
-    def experiment(self):
+    def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             path = Path(self.log_dir) / "metrics.csv"
             previous = list(csv.DictReader(path.open(newline=""))) if path.is_file() else []
@@ -88,12 +97,12 @@ class KeepRowsCSVLogger(CSVLogger):
         return self._experiment
 
 
-def csv_logger(save_dir: str, name: str | None = None, **kwargs) -> CSVLogger:
+def csv_logger(save_dir: str, name: str | None = None, **kwargs: Any) -> CSVLogger:
     """CSV metrics at ``save_dir/metrics.csv`` (``name`` is accepted for symmetry and ignored)."""
     return KeepRowsCSVLogger(save_dir=save_dir, name="", version="", **kwargs)
 
 
-def close_logger(logger, status: str = "success") -> None:
+def close_logger(logger: Logger | bool | None, status: str = "success") -> None:
     """Flush and close a logger; a W&B run is finished so its local files are complete."""
     if not logger:
         return
@@ -112,8 +121,8 @@ def log_media(
     out_dir: str | Path,
     job: str,
     summary: dict,
-    images=(),
-    videos=(),
+    images: Iterable[str | Path] = (),
+    videos: Iterable[str | Path] = (),
     project: str = "genpolicy",
     name: str | None = None,
     mode: str | None = None,

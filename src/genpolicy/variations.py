@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 import torch
@@ -25,8 +26,15 @@ from genpolicy.fit import restore
 from genpolicy.rollout.video import mean_pairwise_distance, tiled_gif
 from genpolicy.seeding import generator
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def load_gpv(path: str):
+    from genpolicy.envs.registry import EnvSpec
+    from genpolicy.methods.gpv import GPVModule, STGPVModule
+    from genpolicy.nets.cvae import ActionVAE
+
+
+def load_gpv(path: str) -> tuple[EnvSpec, GPVModule | STGPVModule]:
     """(env, module) of a GPV or ST-GPV checkpoint."""
     env, module, cfg = restore(path)
     if not hasattr(module, "cvae"):
@@ -37,9 +45,11 @@ def load_gpv(path: str):
     return env, module.eval()
 
 
-def _resampling(cvae, generator: torch.Generator):
+def _resampling(
+    cvae: ActionVAE, generator: torch.Generator
+) -> Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
     @torch.no_grad()
-    def bind(rows: torch.Tensor):
+    def bind(rows: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         def act(obs: torch.Tensor) -> torch.Tensor:
             z = cvae.sample_latents(obs.shape[0] * obs.shape[1], generator, obs.device).view(*obs.shape[:2], -1)
             return cvae.decode(obs, z)

@@ -1,5 +1,7 @@
 """Lightning callbacks shared by the methods."""
 
+from __future__ import annotations
+
 from genpolicy.callbacks.checkpoint import GenerationCheckpoint
 from genpolicy.callbacks.config import StoreConfig
 from genpolicy.callbacks.goal_stopping import GoalStopping

@@ -5,10 +5,14 @@ through Lightning's checkpoint IO), so a crash never leaves a half-written ``las
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Checkpoint
 
 from genpolicy._checks import integer
+
+if TYPE_CHECKING:
+    import lightning as L
 
 
 class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no default ModelCheckpoint
@@ -27,7 +31,9 @@ class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no defau
     def best_path(self) -> Path:
         return self.dirpath / "best.ckpt"
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         latest = getattr(pl_module, "latest_test", None)
         if latest is not None and latest != self._seen:
             self._seen = latest
@@ -39,7 +45,7 @@ class GenerationCheckpoint(Checkpoint):  # a Checkpoint: Lightning adds no defau
             self._saved_generation = gen
             trainer.save_checkpoint(self.last_path, weights_only=False)
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def state_dict(self) -> dict:

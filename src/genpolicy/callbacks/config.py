@@ -9,5 +9,5 @@ class StoreConfig(L.Callback):
     def __init__(self, config: dict) -> None:
         self.config = config
 
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["genpolicy"] = {"config": self.config, "version": 1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 
 from genpolicy._checks import integer
@@ -16,7 +18,9 @@ class GoalStopping(L.Callback):
         self.consecutive = integer("goal_stopping.consecutive", consecutive)
         self.streak, self._seen = 0, None
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         latest = getattr(pl_module, "latest_test", None)
         if latest is None or latest == self._seen:
             return

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lightning.pytorch.callbacks import TQDMProgressBar
+
+if TYPE_CHECKING:
+    import lightning as L
 
 
 class GenerationProgressBar(TQDMProgressBar):
-    def on_train_epoch_start(self, trainer, *args) -> None:
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description("generations")
 
-    def get_metrics(self, trainer, pl_module) -> dict:
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
         if "gen" in items:

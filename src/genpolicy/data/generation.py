@@ -12,6 +12,7 @@ its current epoch), so ``trainer.max_epochs`` and epoch-level callbacks work too
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import lightning as L
 from torch.utils.data import DataLoader, IterableDataset
@@ -21,6 +22,9 @@ from genpolicy.envs.registry import EnvSpec
 from genpolicy.rollout.evaluator import PopulationEvaluator
 from genpolicy.seeding import generation_seed
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 class GenerationStream(IterableDataset):
     """Generations ``start, start+1, …`` up to the next multiple of ``per_epoch`` (endless if None)."""
@@ -28,7 +32,7 @@ class GenerationStream(IterableDataset):
     def __init__(self, seed: int, start: int = 0, per_epoch: int | None = None) -> None:
         self.seed, self.start, self.per_epoch = int(seed), int(start), per_epoch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, int]]:
         stop = None if self.per_epoch is None else (self.start // self.per_epoch + 1) * self.per_epoch
         for g in itertools.count(self.start) if stop is None else range(self.start, stop):
             yield {"generation": g, "seed": generation_seed(self.seed, g)}

@@ -10,14 +10,21 @@ did (:mod:`genpolicy.rollout.atari`): rows 34–193, resized to 42×42 through 8
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from genpolicy._checks import flag, integer
 from genpolicy.envs.registry import EnvSpec
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import gymnasium as gym
+    import numpy as np
+
 GREY = ("mean", "luminance")  # grey = mean of R, G, B (pytorch-es) | ALE's luminance palette
 
 
-def import_ale():
+def import_ale() -> ModuleType:
     """ale_py, registered with gymnasium, or an ImportError with the install hint."""
     try:
         import ale_py
@@ -132,7 +139,7 @@ def atari_spec(
     )
 
 
-def single_env(spec: EnvSpec, render_mode: str | None = None):
+def single_env(spec: EnvSpec, render_mode: str | None = None) -> AtariFrames:
     """One emulator with the batch's settings whose observations are preprocessed as in the loop (flat
     float32 frames): what videos and one-off episodes play. Without sticky actions and no-op starts an
     episode here is the batch's episode, frame for frame."""
@@ -157,7 +164,7 @@ class AtariFrames:
     """A gymnasium ALE env → the loop's observations (see :func:`single_env`); also does no-op starts and
     the max over each action's last two frames, which gymnasium's ALE env leaves to wrappers."""
 
-    def __init__(self, env, spec: EnvSpec) -> None:
+    def __init__(self, env: gym.Env, spec: EnvSpec) -> None:
         import gymnasium as gym
         import numpy as np
 
@@ -165,7 +172,7 @@ class AtariFrames:
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (spec.obs_dim,), np.float32)
         self.action_space = env.action_space
 
-    def _obs(self, screen):
+    def _obs(self, screen: np.ndarray) -> np.ndarray:
         import torch
 
         from genpolicy.rollout.atari import preprocess
@@ -173,7 +180,7 @@ class AtariFrames:
         x = preprocess(torch.from_numpy(screen[None]), tuple(self.o["crop"]), self.o["size"], self.o["grey"])
         return self.norm(x)[0].numpy()
 
-    def reset(self, seed: int | None = None, options=None):
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         from genpolicy.rollout.atari import EpisodeNorm
 
         screen, info = self.env.reset(seed=seed)
@@ -185,7 +192,7 @@ class AtariFrames:
                 screen, info = self.env.reset()
         return self._obs(screen), info
 
-    def step(self, action):
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         import numpy as np
 
         if not self.o["maxpool"]:
@@ -200,7 +207,7 @@ class AtariFrames:
                 break
         return self._obs(np.maximum.reduce(last)), total, terminated, truncated, info
 
-    def render(self):
+    def render(self) -> np.ndarray | None:
         return self.env.render()
 
     def close(self) -> None:

@@ -9,8 +9,12 @@ with an ``rgb_array`` renderer, for videos.
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from genpolicy.envs.registry import EnvSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def meta_spec(
@@ -73,19 +77,19 @@ class MetaSingleEnv:
         self.env = META_ENVS[spec.id](1, "cpu", getattr(torch, spec.torch_dtype), **spec.kwargs)
         self.render_mode, self.size = render_mode, int(size)
 
-    def reset(self, seed: int | None = None, options=None):
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         import torch
 
         obs = self.env.reset(torch.tensor([0 if seed is None else int(seed)]))
         return obs[0].numpy(), {}
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         import torch
 
         obs, reward, terminated, truncated = self.env.step(torch.as_tensor(action, dtype=torch.float64).reshape(1, -1))
         return obs[0].numpy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}
 
-    def render(self):
+    def render(self) -> np.ndarray:
         import numpy as np
 
         n, links = self.size, self.env.links

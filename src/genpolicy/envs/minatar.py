@@ -11,6 +11,11 @@ at 2⁻³² odds).
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    import numpy as np
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 
@@ -35,13 +40,13 @@ def register() -> None:
 
 
 @functools.cache
-def _env_class():
+def _env_class() -> type[gym.Env]:
     from minatar.gym import BaseEnv
 
     class MinAtarEnv(BaseEnv):
         """minatar's gymnasium env taking any non-negative integer seed."""
 
-        def reset(self, seed: int | None = None, options=None):
+        def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
             if seed is not None:
                 seed = (int(seed) ^ (int(seed) >> 32)) & 0xFFFFFFFF
             return super().reset(seed=seed, options=options)
@@ -49,7 +54,8 @@ def _env_class():
     return MinAtarEnv
 
 
-def __getattr__(name: str):  # the env class is built on first use: importing this module needs no minatar
+# the env class is built on first use: importing this module needs no minatar
+def __getattr__(name: str) -> type[gym.Env]:
     if name == "MinAtarEnv":
         return _env_class()
     raise AttributeError(name)

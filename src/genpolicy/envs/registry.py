@@ -13,12 +13,15 @@ import io
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from genpolicy._checks import flag
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # Which pip extra provides the simulator behind an entry point's module.
 _EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "pybullet": "bullet", "ale_py": "atari", "minatar": "minatar"}
@@ -54,7 +57,7 @@ def _register_ale(env_id: str) -> None:
 
 
 @contextlib.contextmanager
-def quiet_stdout():
+def quiet_stdout() -> Iterator[None]:
     """Silence C-level writes to stdout (pybullet prints 'argv[0]=' when it connects), so
     genpolicy's own stdout (evaluate's JSON line) stays clean."""
     try:

@@ -7,13 +7,17 @@ NumPy and the simulator, nothing else.
 from __future__ import annotations
 
 import traceback
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genpolicy.envs.registry import EnvSpec
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
-def serve_envs(spec: EnvSpec, count: int, conn) -> None:
+
+def serve_envs(spec: EnvSpec, count: int, conn: Connection) -> None:
     """Own ``count`` copies of ``spec``'s env and serve reset/step/close requests from ``conn``."""
     try:
         envs = [spec.make_single() for _ in range(count)]

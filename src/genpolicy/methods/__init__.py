@@ -1,5 +1,7 @@
 """LightningModules, one file per method."""
 
+from __future__ import annotations
+
 from genpolicy.methods.es import ESModule
 from genpolicy.methods.ga import GAModule
 from genpolicy.methods.gpv import GPVModule, STGPVModule

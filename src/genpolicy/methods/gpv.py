@@ -15,6 +15,7 @@ Variations are played by the population engine: a population of latents, one z p
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -29,8 +30,22 @@ from genpolicy.population.noise import member_seed
 from genpolicy.rollout.evaluator import RolloutResult
 from genpolicy.seeding import stream
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
 
-def make_cvae(policy: PopulationPolicy, latent_dim: int, hidden, activation: str, beta: float, max_latent) -> ActionVAE:
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    from genpolicy.rollout.evaluator import PopulationEvaluator
+
+
+def make_cvae(
+    policy: PopulationPolicy,
+    latent_dim: int,
+    hidden: Sequence[int],
+    activation: str,
+    beta: float,
+    max_latent: float | None,
+) -> ActionVAE:
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
         raise ValueError(f"beta (the KL weight) must be ≥ 0, got {beta!r}")
     return ActionVAE(
@@ -45,7 +60,9 @@ def make_cvae(policy: PopulationPolicy, latent_dim: int, hidden, activation: str
     )
 
 
-def play_variations(cvae: ActionVAE, evaluator, n: int, run_seed: int, seed: int, device) -> RolloutResult:
+def play_variations(
+    cvae: ActionVAE, evaluator: PopulationEvaluator, n: int, run_seed: int, seed: int, device: torch.device | str
+) -> RolloutResult:
     """n test episodes, each a variation: its own z (seeded), held for the whole episode."""
     gen = torch.Generator().manual_seed(member_seed(stream(run_seed, "variation_latents"), seed))
     z = cvae.sample_latents(n, gen, "cpu")
@@ -91,7 +108,7 @@ class GPVModule(SeededRNGs, L.LightningModule):
         actor_ckpt: str | None = None,
         env_id: str | None = None,
         latent_dim: int = 8,
-        hidden=(256, 256),
+        hidden: Sequence[int] = (256, 256),
         activation: str = "relu",
         beta: float = 0.5,
         max_latent: float | None = None,
@@ -128,7 +145,9 @@ class GPVModule(SeededRNGs, L.LightningModule):
     def teacher_act(self, obs: torch.Tensor) -> torch.Tensor:
         return self.policy.head(self.policy.net(obs))
 
-    def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
+    def test_return(
+        self, episodes: int | None = None, seed: int = 0, evaluator: PopulationEvaluator | None = None
+    ) -> RolloutResult:
         return play_variations(
             self.cvae,
             evaluator or self.trainer.datamodule.evaluator,
@@ -138,11 +157,11 @@ class GPVModule(SeededRNGs, L.LightningModule):
             self.device,
         )
 
-    def video_act(self):
+    def video_act(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The variation at the latent mean z = 0 (what ``genpolicy.evaluate video=`` records)."""
         return self.cvae.bind(torch.zeros(1, self.cvae.latent_dim, device=self.device))
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> torch.optim.Adam:
         return torch.optim.Adam(self.cvae.parameters(), lr=self.lr)
 
     def on_fit_start(self) -> None:
@@ -154,7 +173,7 @@ class GPVModule(SeededRNGs, L.LightningModule):
             self, {"gpv/teacher_return": float(dm.teacher_returns.mean()), "gpv/dataset_size": float(len(dm.states))}
         )
 
-    def training_step(self, dataloader_iter) -> None:
+    def training_step(self, dataloader_iter: Iterator[tuple[dict, int, int]]) -> None:
         item = next_item(self, dataloader_iter)  # pulled, not prefetched: the sampler state stays exact
         opt = self.optimizers()
         for obs, action in zip(item["obs"], item["action"], strict=True):
@@ -208,18 +227,18 @@ class STGPVModule(TD3Module):
         self,
         policy: PopulationPolicy,
         latent_dim: int = 8,
-        cvae_hidden=(256, 256),
+        cvae_hidden: Sequence[int] = (256, 256),
         cvae_activation: str = "relu",
         beta: float = 0.5,
         max_latent: float | None = None,
         cvae_lr: float = 1e-3,
-        **td3,
+        **td3: Any,
     ) -> None:
         super().__init__(policy, **td3)
         self.cvae = make_cvae(policy, latent_dim, cvae_hidden, cvae_activation, beta, max_latent)
         self.beta, self.cvae_lr = float(beta), positive("cvae_lr", cvae_lr)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> list[torch.optim.Adam]:
         return [*super().configure_optimizers(), torch.optim.Adam(self.cvae.parameters(), lr=self.cvae_lr)]
 
     @torch.no_grad()
@@ -227,7 +246,13 @@ class STGPVModule(TD3Module):
         obs = obs.to(self.device)
         return self.cvae.decode(obs, self.cvae.sample_latents(len(obs), self.rng("explore"), self.device))
 
-    def _update(self, b: dict, actor_opt, critic_opt, cvae_opt=None) -> None:
+    def _update(
+        self,
+        b: dict,
+        actor_opt: torch.optim.Optimizer | LightningOptimizer,
+        critic_opt: torch.optim.Optimizer | LightningOptimizer,
+        cvae_opt: torch.optim.Optimizer | LightningOptimizer | None = None,
+    ) -> None:
         super()._update(b, actor_opt, critic_opt)
         with torch.no_grad():
             target = self.act(b["obs"])  # the current actor's choice in replayed states

@@ -15,15 +15,22 @@ the evolved rule's fresh actors against the same actors frozen and against a ran
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from genpolicy.methods.population import PopulationModule
 from genpolicy.policies.metarl import MetaRLPolicy
 from genpolicy.seeding import eval_seeds, seeds, stream
 
+if TYPE_CHECKING:
+    from genpolicy.policies.metarl import MetaRLActor
+    from genpolicy.population.protocol import Strategy
+    from genpolicy.rollout.evaluator import PopulationEvaluator
+
 
 class MetaRLModule(PopulationModule):
-    def __init__(self, policy, strategy, lifetimes: int = 1, **kwargs) -> None:
+    def __init__(self, policy: MetaRLPolicy, strategy: Strategy, lifetimes: int = 1, **kwargs: Any) -> None:
         if not isinstance(policy, MetaRLPolicy):
             raise ValueError(
                 f"method=metarl evolves learning rules: it needs policy=metarl, got {type(policy).__name__}"
@@ -37,7 +44,7 @@ class MetaRLModule(PopulationModule):
         return seeds(gen_seed, name, idx % self.episodes_per_member)
 
     @torch.no_grad()
-    def lifetime_report(self, evaluator, episodes: int, seed: int = 0) -> dict:
+    def lifetime_report(self, evaluator: PopulationEvaluator, episodes: int, seed: int = 0) -> dict:
         """Train ``episodes`` fresh actors with the evolved rule, and play the same start states and
         initial actors frozen and with a random rule (N(0, genome_std²), seeded by ``seed``)."""
         lifetime = int(evaluator.spec.max_episode_steps)
@@ -49,7 +56,7 @@ class MetaRLModule(PopulationModule):
         for name, genome, learn in (("eval", rule, True), ("frozen", rule, False), ("random_rule", random_rule, True)):
             actors = []
 
-            def bind(params, learn=learn, actors=actors):
+            def bind(params: torch.Tensor, learn: bool = learn, actors: list[MetaRLActor] = actors) -> MetaRLActor:
                 actors.append(self.policy.bind(params, learn=learn, record=True))
                 return actors[-1]
 

@@ -9,11 +9,26 @@ on it, and all generators × latents are evaluated as one batch of policies, sha
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from genpolicy.methods.population import PopulationModule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from genpolicy.nets.hypernetwork import Hypernetwork
+    from genpolicy.policies.population_policy import PopulationPolicy
+    from genpolicy.population.protocol import Strategy
 
 
 class PGENModule(PopulationModule):
-    def __init__(self, policy, strategy, genome, **kwargs) -> None:
+    def __init__(
+        self,
+        policy: PopulationPolicy,
+        strategy: Strategy,
+        genome: Hypernetwork | Callable[..., Hypernetwork],
+        **kwargs: Any,
+    ) -> None:
         if genome is None:
             raise ValueError("method pgen needs a genome (the hypernetwork config under method.genome)")
         super().__init__(policy, strategy, genome=genome, **kwargs)

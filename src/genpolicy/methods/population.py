@@ -12,6 +12,7 @@ optimiser step keeps Lightning's step counter at one per generation.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -25,6 +26,13 @@ from genpolicy.population import STRATEGIES
 from genpolicy.population.protocol import Strategy, update
 from genpolicy.rollout.evaluator import PopulationEvaluator, RolloutResult, TensorRows
 from genpolicy.seeding import eval_seeds, generator, seeds, stream
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from genpolicy.methods.sharding import Shard
+    from genpolicy.nets.hypernetwork import Hypernetwork
+    from genpolicy.population.protocol import Members
 
 __all__ = ["PopulationModule", "eval_seeds"]
 
@@ -45,7 +53,7 @@ class PopulationModule(L.LightningModule):
         eval_episodes: int = 10,
         adaptive_episode_cap: bool = False,
         seed: int = 0,
-        genome=None,
+        genome: Hypernetwork | Callable[..., Hypernetwork] | None = None,
     ) -> None:
         super().__init__()
         if strategy.kind not in self.strategy_kinds:
@@ -78,7 +86,9 @@ class PopulationModule(L.LightningModule):
         self.latest_test: tuple[int, float] | None = None  # (generation, mean test return)
 
     # ---------------------------------------------------------------- Lightning plumbing
-    def configure_optimizers(self):
+    def configure_optimizers(
+        self,
+    ) -> torch.optim.Optimizer | tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
         optimizer, scheduler = self.strategy.make_optimizer([self.centre])
         return optimizer if scheduler is None else ([optimizer], [scheduler])
 
@@ -105,7 +115,7 @@ class PopulationModule(L.LightningModule):
     def latents(self) -> int:
         return 1 if self.genome is None else self.genome.latents
 
-    def policies(self, genomes, z: torch.Tensor | None = None):
+    def policies(self, genomes: torch.Tensor | Members, z: torch.Tensor | None = None) -> torch.Tensor | Members:
         """The policies to play for a population of genomes (rows): the genomes themselves, or each
         generator decoded at the latents ``z`` (generator-major)."""
         if self.genome is None:
@@ -124,7 +134,9 @@ class PopulationModule(L.LightningModule):
         rows = self.policies(centre, z)
         return rows.rows(torch.arange(len(rows)))
 
-    def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
+    def test_return(
+        self, episodes: int | None = None, seed: int = 0, evaluator: PopulationEvaluator | None = None
+    ) -> RolloutResult:
         """Play the unperturbed centre for ``episodes`` test episodes (seeded by ``seed``).
 
         During training (no ``evaluator`` given) the episodes are shared out over the DDP ranks and
@@ -196,7 +208,7 @@ class PopulationModule(L.LightningModule):
             self.log("test", self.latest_test[1], prog_bar=True, logger=False)
         self.log("time/generation_s", time.perf_counter() - started)
 
-    def _rescore(self, candidates, episodes: int, gen_seed: int, z) -> torch.Tensor:
+    def _rescore(self, candidates: Members, episodes: int, gen_seed: int, z: torch.Tensor | None) -> torch.Tensor:
         """Mean return of each candidate (k,) over ``episodes`` episodes — the same episodes for all —
         sharded; counted in ``env_steps``."""
         k = self.latents
@@ -214,7 +226,15 @@ class PopulationModule(L.LightningModule):
         return scores.returns.view(len(candidates), -1).mean(1)
 
     def _log_generation(
-        self, gen: int, fitness, local_fitness, centre_fitness, result, extra: dict, cap, shard
+        self,
+        gen: int,
+        fitness: torch.Tensor,
+        local_fitness: torch.Tensor,
+        centre_fitness: torch.Tensor,
+        result: RolloutResult,
+        extra: dict,
+        cap: int | None,
+        shard: Shard,
     ) -> None:
         finite = torch.isfinite(fitness)
         local = local_fitness[torch.isfinite(local_fitness)]
@@ -257,7 +277,7 @@ class PopulationModule(L.LightningModule):
 class WithSolution:
     """A strategy's members plus its current solution as an extra last member (for its rank)."""
 
-    def __init__(self, members, solution: torch.Tensor) -> None:
+    def __init__(self, members: Members, solution: torch.Tensor) -> None:
         self.members, self.solution, self.dim = members, solution, members.dim
 
     def __len__(self) -> int:

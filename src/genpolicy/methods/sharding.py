@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from genpolicy.rollout.evaluator import RolloutResult, TensorRows
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from genpolicy.population.protocol import Members
+    from genpolicy.rollout.evaluator import BindFn, PopulationEvaluator
 
 
 def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
@@ -29,7 +36,7 @@ def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
 class SliceRows:
     """Members lo … hi-1 of a population (tensor or on-demand rows)."""
 
-    def __init__(self, population, lo: int, hi: int) -> None:
+    def __init__(self, population: torch.Tensor | Members, lo: int, hi: int) -> None:
         self.base = population if hasattr(population, "rows") else TensorRows(population)
         self.lo, self.hi, self.dim = lo, hi, self.base.dim
 
@@ -40,7 +47,7 @@ class SliceRows:
         return self.base.rows(idx + self.lo)
 
 
-def world_of(module) -> tuple[int, int]:
+def world_of(module: L.LightningModule) -> tuple[int, int]:
     """(world size, rank) while a Trainer with a distributed strategy drives ``module``, else (1, 0)."""
     trainer = getattr(module, "_trainer", None)
     if trainer is None or trainer.world_size <= 1:
@@ -57,13 +64,13 @@ class Shard:
 
 
 def evaluate_sharded(
-    module,
-    evaluator,
-    bind,
-    population,
+    module: L.LightningModule,
+    evaluator: PopulationEvaluator,
+    bind: BindFn,
+    population: torch.Tensor | Members,
     episodes: int,
     seeds: torch.Tensor,
-    device,
+    device: torch.device | str,
     max_steps: int | None = None,
     obs_stats: bool = False,
 ) -> tuple[RolloutResult, Shard]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -38,6 +39,15 @@ from genpolicy.nets.critic import Critics
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.rollout.evaluator import RolloutResult
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+    from lightning.pytorch.plugins import Precision
+
+    from genpolicy.policies.mlp import MLP
+    from genpolicy.rollout.evaluator import PopulationEvaluator
+
 UPDATES = ("auto", "autograd", "fused", "compiled")
 
 
@@ -46,13 +56,13 @@ def _fused(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda") else {}
 
 
-def next_item(module: L.LightningModule, dataloader_iter) -> dict:
+def next_item(module: L.LightningModule, dataloader_iter: Iterator[tuple[dict, int, int]]) -> dict:
     """The next item of a data module's stream, on the module's device (items are made on the CPU)."""
     item, _, _ = next(dataloader_iter)
     return item if module.device.type == "cpu" else module.transfer_batch_to_device(item, module.device, 0)
 
 
-def check_precision(plugin) -> None:
+def check_precision(plugin: Precision) -> None:
     """The fused update computes its own gradients and casts only to bfloat16: a float16 gradient
     scaler (``16-mixed`` on CUDA) would unscale gradients that were never scaled."""
     if getattr(plugin, "scaler", None) is not None:
@@ -62,7 +72,7 @@ def check_precision(plugin) -> None:
         )
 
 
-def _step(opt, net: torch.nn.Module) -> None:
+def _step(opt: torch.optim.Optimizer | LightningOptimizer, net: torch.nn.Module) -> None:
     """``opt.step()``, then mark ``net``'s parameters as written: torch's fused Adam kernel updates them
     without bumping their version counters, which the fused update's shadows read."""
     opt.step()
@@ -86,7 +96,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def __init__(
         self,
         policy: PopulationPolicy,
-        critic_hidden=(400, 300),
+        critic_hidden: Sequence[int] = (400, 300),
         critic_activation: str = "relu",
         twin_critics: bool = True,
         target_noise: float = 0.2,
@@ -146,7 +156,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         self._round = self._fresh_round()
 
     # ---------------------------------------------------------------- acting
-    def act(self, obs: torch.Tensor, net=None) -> torch.Tensor:
+    def act(self, obs: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
         """Deterministic actions (B, action_dim) in the box."""
         return self.policy.head((net or self.actor)(obs))
 
@@ -163,7 +173,9 @@ class TD3Module(SeededRNGs, L.LightningModule):
     def test_policies(self) -> torch.Tensor:
         return torch.nn.utils.parameters_to_vector(self.actor.parameters()).detach()[None]  # (1, D)
 
-    def test_return(self, episodes: int | None = None, seed: int = 0, evaluator=None) -> RolloutResult:
+    def test_return(
+        self, episodes: int | None = None, seed: int = 0, evaluator: PopulationEvaluator | None = None
+    ) -> RolloutResult:
         n = episodes or self.eval_episodes
         evaluator = evaluator or self.trainer.datamodule.evaluator
         # One member playing n episodes: the n copies share one weight read per step (n members would not).
@@ -175,14 +187,14 @@ class TD3Module(SeededRNGs, L.LightningModule):
             )
 
     # ---------------------------------------------------------------- Lightning plumbing
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> list[torch.optim.Adam]:
         return [
             torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr, **_fused(self.device)),
             torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **_fused(self.device)),
         ]
 
     # ---------------------------------------------------------------- one item: collected steps + k updates
-    def training_step(self, dataloader_iter) -> None:
+    def training_step(self, dataloader_iter: Iterator[tuple[dict, int, int]]) -> None:
         # Items are pulled here, not prefetched by Lightning: each is collected with the actor as it is
         # now, and no collected step is ever left uncounted when a run stops or is checkpointed. One
         # Lightning step takes up to ``items_per_step`` items (its own overhead would otherwise rival a
@@ -199,7 +211,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
             if self._train_item(next_item(self, dataloader_iter), opts):
                 break
 
-    def _train_item(self, item: dict, opts) -> bool:
+    def _train_item(self, item: dict, opts: Sequence[torch.optim.Optimizer | LightningOptimizer]) -> bool:
         """The item's k updates and counters; True when it ended a round."""
         batch = item["batch"]
         self.__dict__["_acting_obs"] = item["acting_obs"] if self.explores_with_actor else None
@@ -219,7 +231,12 @@ class TD3Module(SeededRNGs, L.LightningModule):
             self.trainer.should_stop = True
         return True
 
-    def _update(self, b: dict, actor_opt, critic_opt) -> None:
+    def _update(
+        self,
+        b: dict,
+        actor_opt: torch.optim.Optimizer | LightningOptimizer,
+        critic_opt: torch.optim.Optimizer | LightningOptimizer,
+    ) -> None:
         """One critic update and, every ``policy_delay``-th, one actor update and target Polyak step.
         ``update=autograd``: :func:`autograd_update`, the textbook version. ``fused``: the hand-written
         passes of nets/fused.py — bfloat16 hidden layers under bf16-mixed precision, float32 otherwise
@@ -278,13 +295,24 @@ class TD3Module(SeededRNGs, L.LightningModule):
             (self.high - self.low) / 2
         )
 
-    def _descend(self, net: torch.nn.Module, mlps, grads, opt) -> None:
+    def _descend(
+        self,
+        net: torch.nn.Module,
+        mlps: Sequence[MLP],
+        grads: fused.LayerGrads,
+        opt: torch.optim.Optimizer | LightningOptimizer,
+    ) -> None:
         """Store ``grads`` as ``net``'s ``.grad``, average them over DDP ranks, take the optimizer's step."""
         fused.write_grads(mlps, grads)
         self._all_reduce_grads(net)
         _step(opt, net)
 
-    def _plan(self, shadows: dict[str, fused.Shadow], actor_opt, critic_opt) -> tuple[dict, dict] | None:
+    def _plan(
+        self,
+        shadows: dict[str, fused.Shadow],
+        actor_opt: torch.optim.Optimizer | LightningOptimizer,
+        critic_opt: torch.optim.Optimizer | LightningOptimizer,
+    ) -> tuple[dict, dict] | None:
         """:func:`whole_update`'s networks and parameter groups, or None where it does not apply: under DDP
         (the gradients are averaged between the passes and the steps) or with an optimizer other than a
         plain Adam (the eager path then takes that optimizer's own step). Made once per Lightning step (or
@@ -343,7 +371,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
             }
         return cache[key]
 
-    def _math(self, fn):
+    def _math(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn``, or its ``torch.compile`` version with ``update=compiled``."""
         return compiled(fn) if self.update == "compiled" else fn
 

@@ -6,13 +6,17 @@ Fujimoto et al. 2018, arXiv:1802.09477; Lillicrap et al. 2015, arXiv:1509.02971.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from genpolicy.methods.td3 import TD3Module
+
 
 def autograd_update(
-    m,
+    m: TD3Module,
     b: dict[str, torch.Tensor],
     actor_opt: torch.optim.Optimizer,
     critic_opt: torch.optim.Optimizer,

@@ -5,14 +5,24 @@ Lillicrap et al. 2015, arXiv:1509.02971. The LightningModule around them is meth
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from genpolicy.nets import adam, fused
 
+if TYPE_CHECKING:
+    from genpolicy.policies.heads import BoxHead
+
 
 def critic_grads(
-    head, nets: dict[str, fused.Stack], b: dict, gamma: float, eps: torch.Tensor | None = None, actor_too: bool = False
-):
+    head: BoxHead,
+    nets: dict[str, fused.Stack],
+    b: dict,
+    gamma: float,
+    eps: torch.Tensor | None = None,
+    actor_too: bool = False,
+) -> tuple[fused.LayerGrads, torch.Tensor, torch.Tensor, tuple[torch.Tensor, fused.Tape] | None]:
     """The critic's gradients for one minibatch: y = r + γ·(1 − terminated)·min_i Q'_i(s', ã') with
     ã' = π'(s') (+ ``eps``, clipped to the box: target-policy smoothing), loss Σ_i mean (Q_i(s, a) − y)²
     → (per-layer gradients, loss, mean Q_1, the actor's recorded pass π(s) for :func:`actor_grads` or None).
@@ -46,7 +56,13 @@ def critic_grads(
     return grads, err.square().mean(1).sum(), q[0].mean(), actor_pass
 
 
-def actor_grads(head, actor: fused.Stack, critic: fused.Stack, obs: torch.Tensor, actor_pass):
+def actor_grads(
+    head: BoxHead,
+    actor: fused.Stack,
+    critic: fused.Stack,
+    obs: torch.Tensor,
+    actor_pass: tuple[torch.Tensor, fused.Tape],
+) -> tuple[fused.LayerGrads, torch.Tensor]:
     """The actor's gradients for ascending Q_1(s, π(s)), from its recorded pass ``actor_pass`` (output
     before the head, tape): the chain rule through the critic's input into the actor → (per-layer
     gradients, actor loss −mean Q_1). A pure tensor function."""
@@ -82,7 +98,7 @@ def accumulate_(
 
 
 def whole_update(
-    head,
+    head: BoxHead,
     nets: dict[str, fused.Stack],
     groups: dict[str, dict],
     b: dict,

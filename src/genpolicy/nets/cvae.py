@@ -10,7 +10,7 @@ so β means the same for every environment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -57,7 +57,9 @@ class ActionVAE(nn.Module):
         """p(a | s, z): an action inside the box, (…, action_dim)."""
         return self.mid_point + self.half_range * self.decode_unit(obs, z)
 
-    def losses(self, obs: torch.Tensor, action: torch.Tensor, generator: torch.Generator | None = None):
+    def losses(
+        self, obs: torch.Tensor, action: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction, KL), each averaged over the batch (summed over dimensions)."""
         mu, log_std = self.encode(obs, action)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)  # one ε per sample
@@ -66,12 +68,14 @@ class ActionVAE(nn.Module):
         kl = 0.5 * (mu.square() + (2 * log_std).exp() - 2 * log_std - 1).sum(-1).mean()
         return recon, kl
 
-    def sample_latents(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def sample_latents(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """z ~ N(0, I) (n, latent_dim), clipped to ±max_latent when set."""
         z = torch.randn(n, self.latent_dim, generator=generator, device=device or self.mid_point.device)
         return z if self.max_latent is None else z.clamp(-self.max_latent, self.max_latent)
 
-    def bind(self, z: torch.Tensor):
+    def bind(self, z: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """A population policy over latents: rows z (M, latent_dim) → ``act(obs (M, B, obs_dim))``;
         each variation holds its z for every step it plays (the evaluator's interface)."""
         z = z.detach()

@@ -13,10 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from genpolicy.policies.mlp import ACTIVATIONS, MLP
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # per layer: (∂L/∂W (n, out, in), ∂L/∂b (n, out) or None), first layer first (:func:`backward`)
+    LayerGrads: TypeAlias = list[tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -112,7 +119,7 @@ def slots(net: Stack) -> list[torch.Tensor]:
     ]
 
 
-def flat_grads(grads) -> list[torch.Tensor]:
+def flat_grads(grads: LayerGrads) -> list[torch.Tensor]:
     """:func:`backward`'s per-layer stacked gradients, one per parameter of :func:`parameters`."""
     return [t for dw, db in grads for j in range(dw.shape[0]) for t in ((dw[j],) if db is None else (dw[j], db[j]))]
 
@@ -157,7 +164,9 @@ def _activation_backward(name: str, grad: torch.Tensor, pre: torch.Tensor, post:
     return torch.func.vjp(ACTIVATIONS[name], pre)[1](grad)[0]  # any other elementwise activation
 
 
-def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool = True, input_grad: bool = False):
+def backward(
+    net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool = True, input_grad: bool = False
+) -> tuple[LayerGrads | None, torch.Tensor | None]:
     """Chain rule from ∂L/∂out (n, B, out) → (per layer (∂L/∂W (n, out, in) in the layer's dtype, ∂L/∂b
     (n, out) float32 or None) — or None without ``weight_grads`` — and ∂L/∂x (n, B, in) float32 or None)."""
     grads, g = [], grad_out
@@ -175,7 +184,7 @@ def backward(net: Stack, tape: Tape, grad_out: torch.Tensor, weight_grads: bool 
     return (grads[::-1] if weight_grads else None), (g.float() if input_grad else None)
 
 
-def write_grads(mlps: Sequence[MLP], grads) -> None:
+def write_grads(mlps: Sequence[MLP], grads: LayerGrads) -> None:
     """Store per-layer stacked gradients from :func:`backward` as the MLPs' parameter ``.grad``."""
     params = parameters(mlps)
     for p in params:

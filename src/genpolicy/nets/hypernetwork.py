@@ -9,11 +9,18 @@ latents during training z ~ N(0, (1/3)²). All of it is configurable here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from genpolicy._checks import choice, integer, positive
 from genpolicy.policies.mlp import MLP
 from genpolicy.population.noise import pair_noise
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from genpolicy.population.protocol import Members
 
 
 class Hypernetwork:
@@ -21,7 +28,7 @@ class Hypernetwork:
         self,
         policy_params: int,
         latent_dim: int = 2,
-        hidden=(16,),
+        hidden: Sequence[int] = (16,),
         activation: str = "tanh",
         bias: bool = False,
         output: str = "tanh",
@@ -43,7 +50,9 @@ class Hypernetwork:
     def initial_parameters(self) -> torch.Tensor:
         return self.net.flat_parameters()
 
-    def sample_latents(self, seed: int, k: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    def sample_latents(
+        self, seed: int, k: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """k latents (k, latent_dim) ~ N(0, latent_std²), a pure function of ``seed``."""
         return self.latent_std * pair_noise(seed, range(k), self.latent_dim, device or "cpu", dtype)
 
@@ -57,7 +66,7 @@ class Hypernetwork:
 class DecodedRows:
     """The policies of a genome population: row i is genome i // K decoded at latent i % K."""
 
-    def __init__(self, genomes, hyper: Hypernetwork, z: torch.Tensor) -> None:
+    def __init__(self, genomes: Members, hyper: Hypernetwork, z: torch.Tensor) -> None:
         self.genomes, self.hyper, self.z, self.k = genomes, hyper, z, z.shape[0]
         self.dim = hyper.policy_params
 

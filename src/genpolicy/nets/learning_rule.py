@@ -36,13 +36,16 @@ on (B, in, out) weight views, like MetaRL itself. The dense one is chosen when i
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
 from genpolicy.nets.actor_graph import ActorGraph
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NODE_INFO = 5  # (s, sample, out, bias, sigma)
 _OUT, _BIAS, _SIGMA = 2, 3, 4
@@ -215,7 +218,7 @@ class LearningActor:
             raise ValueError("dense=True needs a graph built by ActorGraph.layered")
         self.dense = self.sizes is not None if dense is None else bool(dense)
 
-        def init(given: Tensor | None, shape: tuple[int, int], draw) -> Tensor:
+        def init(given: Tensor | None, shape: tuple[int, int], draw: Callable[[tuple[int, int]], Tensor]) -> Tensor:
             if given is None:
                 return draw(shape)
             if tuple(given.shape) != shape:

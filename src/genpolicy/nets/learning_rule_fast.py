@@ -77,7 +77,7 @@ def _matvec(x: Tensor, w: Tensor) -> Tensor:
     return acc
 
 
-def _cell(p, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+def _cell(p: tuple[Tensor, Tensor, Tensor, Tensor], x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
     """One step of a recurrent cell: x (M, i, B), h (M, H, B) → (y (M, o, B), h')."""
     w_s, b_s, w_o, b_o = p
     h = tanh(_matvec(torch.cat([h, x], 1), w_s) + b_s)
@@ -131,7 +131,8 @@ def learn_layered(
 
     cw_s, cb_s, cw_o, cb_o = rule["connection"]
 
-    def rows(m: Tensor):  # a connection matrix (h + 13, o, B) by input: h, post, pre, signal, w, flag
+    # a connection matrix (h + 13, o, B) by input: h, post, pre, signal, w, flag
+    def rows(m: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         at = [0, h, h + ni, h + 2 * ni, h + 2 * ni + sd]
         return m[: at[1]], m[at[1] : at[2]], m[at[2] : at[3]], m[at[3] : at[4]], m[at[4]], m[at[4] + 1]
 

@@ -1,5 +1,7 @@
 """Policies: plain nn.Modules with a batched forward over a population of flat parameter vectors."""
 
+from __future__ import annotations
+
 from genpolicy.policies.convlstm import ConvLSTM, ConvLSTMPolicy
 from genpolicy.policies.heads import BoxHead, DiscreteHead, make_head
 from genpolicy.policies.metarl import MetaRLPolicy

@@ -18,7 +18,7 @@ Two ways to play a population of these networks, tested equal:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -82,7 +82,9 @@ class ConvLSTM(nn.Module):
         zeros = self.logits.weight.new_zeros(batch_size, self.hidden)
         return zeros, zeros.clone()
 
-    def forward(self, obs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+    def forward(
+        self, obs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         x = obs.reshape(-1, *self.obs_shape)
         for conv in self.convs:
             x = F.selu(conv(x))
@@ -110,8 +112,8 @@ class ConvLSTMPolicy(ModulePolicy):
         obs_dim: int,
         action_kind: str,
         action_dim: int,
-        action_low=(),
-        action_high=(),
+        action_low: Sequence[float] = (),
+        action_high: Sequence[float] = (),
         *,
         obs_shape: Sequence[int] = (),
         channels: int = 32,
@@ -140,7 +142,9 @@ class ConvLSTMPolicy(ModulePolicy):
         )
         self.fast = bool(fast)
 
-    def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
+    def bind(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         if not self.fast:
             return super().bind(params, generator)
         return FastConvLSTMActor(self, params.detach(), generator)

@@ -53,7 +53,9 @@ class BoxHead:
         return grad * ((out >= low) & (out <= high))
 
 
-def make_head(action_kind: str, action_dim: int, low=(), high=(), mode: str | None = None):
+def make_head(
+    action_kind: str, action_dim: int, low: Sequence[float] = (), high: Sequence[float] = (), mode: str | None = None
+) -> DiscreteHead | BoxHead:
     """Build the head for an env's action space; ``mode`` None picks argmax / tanh."""
     if action_kind == "discrete":
         return DiscreteHead(action_dim, mode or "argmax")

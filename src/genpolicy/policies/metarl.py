@@ -19,6 +19,8 @@ through torch.compile); an ``edge_index`` actor runs LearningActor's torch_geome
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
@@ -42,10 +44,10 @@ class MetaRLPolicy(nn.Module):
         obs_dim: int,
         action_kind: str,
         action_dim: int,
-        action_low=(),
-        action_high=(),
-        hidden=(8, 8),
-        edge_index=None,
+        action_low: Sequence[float] = (),
+        action_high: Sequence[float] = (),
+        hidden: Sequence[int] = (8, 8),
+        edge_index: Sequence[Sequence[int]] | torch.Tensor | None = None,
         num_nodes: int | None = None,
         state_dim: int = 8,
         signal_dim: int = 1,
@@ -225,15 +227,32 @@ class MetaRLActor:
         return out
 
 
-def _kernels(policy: MetaRLPolicy):
+def _kernels(
+    policy: MetaRLPolicy,
+) -> tuple[Callable[..., tuple[torch.Tensor, ...]], Callable[..., tuple[torch.Tensor, ...]]]:
     """The layered act and learn step for this policy's shape (compiled once per shape if asked)."""
     sizes, layout = policy.sizes, policy.layout
     lr, wl, sl = policy.lr, policy.weight_limit, policy.sigma_limit
 
-    def act(weights, biases, sigmas, obs, eps):
+    def act(
+        weights: torch.Tensor, biases: torch.Tensor, sigmas: torch.Tensor, obs: torch.Tensor, eps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return act_layered(sizes, weights, biases, sigmas, obs, eps)
 
-    def learn(genome, weights, biases, sigmas, rs, ns, es, obs, s, sample, out, reward):
+    def learn(
+        genome: torch.Tensor,
+        weights: torch.Tensor,
+        biases: torch.Tensor,
+        sigmas: torch.Tensor,
+        rs: torch.Tensor,
+        ns: torch.Tensor,
+        es: torch.Tensor,
+        obs: torch.Tensor,
+        s: torch.Tensor,
+        sample: torch.Tensor,
+        out: torch.Tensor,
+        reward: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         return learn_layered(
             sizes, layout, lr, wl, sl, genome, weights, biases, sigmas, rs, ns, es, obs, s, sample, out, reward
         )

@@ -88,7 +88,9 @@ class MLP(nn.Module):
                 layers.append(("gemm", w.transpose(1, 2).contiguous(), b))
         return layers
 
-    def batched_split(self, layers, x: torch.Tensor) -> torch.Tensor:
+    def batched_split(
+        self, layers: list[tuple[str, torch.Tensor, torch.Tensor | None]], x: torch.Tensor
+    ) -> torch.Tensor:
         """Forward with :meth:`split` weights: x (P, B, in_dim) → (P, B, out_dim).
 
         Batched GEMM over P tiny matrices pays a per-matrix overhead; for a narrow input (e.g. 4

@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,7 +91,7 @@ class _Method(nn.Module):
         super().__init__()
         self.net, self.name = net, name
 
-    def forward(self, *args):
+    def forward(self, *args: Any) -> Any:
         with _eval_mode(self.net):
             return getattr(self.net, self.name)(*args)
 
@@ -111,8 +112,8 @@ class ModulePolicy(nn.Module):
         obs_dim: int,
         action_kind: str,
         action_dim: int,
-        action_low=(),
-        action_high=(),
+        action_low: Sequence[float] = (),
+        action_high: Sequence[float] = (),
         *,
         module: nn.Module | Callable[..., nn.Module],
         obs_shape: Sequence[int] = (),
@@ -157,7 +158,7 @@ class ModulePolicy(nn.Module):
         """``net.<method>`` over members: f(weights {name: (M, …)}, *args (M, …)) → outputs (M, …)."""
         call = _Method(self.net, method)
 
-        def one(weights, *args):
+        def one(weights: dict[str, torch.Tensor], *args: Any) -> Any:
             return functional_call(call, weights, args)
 
         return torch.vmap(one, chunk_size=self.vmap_chunk_size)
@@ -180,7 +181,9 @@ class ModulePolicy(nn.Module):
             for s in state
         )
 
-    def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
+    def bind(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         """The actor for the members params (M, D): ``act(obs (M, B, obs_dim)) → actions (M, B[, act_dim])``;
         a recurrent module's actor keeps one state per copy (see :mod:`genpolicy.rollout.actors`)."""
         params = params.detach()
@@ -195,7 +198,7 @@ class ModulePolicy(nn.Module):
         return act
 
     @torch.no_grad()
-    def act(self, params: torch.Tensor, obs: torch.Tensor, generator: torch.Generator | None = None):
+    def act(self, params: torch.Tensor, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One-off batched action: params (P, D), obs (P, B, obs_dim) (a recurrent module from its zero state)."""
         return self.bind(params, generator)(obs)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class RunningNorm(nn.Module):
@@ -47,10 +52,10 @@ class RunningNorm(nn.Module):
             cache = self._cache = (mean.to(obs), std.to(obs))
         return ((obs - cache[0]) / cache[1]).clamp(-self.clip, self.clip)
 
-    def _load_from_state_dict(self, *args, **kwargs):
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         self._cache = None  # statistics replaced: recompute mean/std on next use
         super()._load_from_state_dict(*args, **kwargs)
 
-    def _apply(self, fn, *args, **kwargs):
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], *args: Any, **kwargs: Any) -> RunningNorm:
         self._cache = None  # moved or cast (e.g. .to(device), .double())
         return super()._apply(fn, *args, **kwargs)

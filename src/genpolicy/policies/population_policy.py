@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
@@ -21,9 +23,9 @@ class PopulationPolicy(nn.Module):
         obs_dim: int,
         action_kind: str,
         action_dim: int,
-        action_low=(),
-        action_high=(),
-        hidden=(64, 64),
+        action_low: Sequence[float] = (),
+        action_high: Sequence[float] = (),
+        hidden: Sequence[int] = (64, 64),
         activation: str = "tanh",
         bias: bool = True,
         action_mode: str | None = None,
@@ -42,7 +44,9 @@ class PopulationPolicy(nn.Module):
     def initial_parameters(self) -> torch.Tensor:
         return self.net.flat_parameters()
 
-    def bind(self, params: torch.Tensor, generator: torch.Generator | None = None):
+    def bind(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         """``act(obs (P, B, obs_dim)) → actions (P, B[, act_dim])`` for the members params (P, D)."""
         layers = self.net.split(params.detach())
         dtype = params.dtype
@@ -54,6 +58,6 @@ class PopulationPolicy(nn.Module):
         return act
 
     @torch.no_grad()
-    def act(self, params: torch.Tensor, obs: torch.Tensor, generator: torch.Generator | None = None):
+    def act(self, params: torch.Tensor, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One-off batched action: params (P, D), obs (P, B, obs_dim)."""
         return self.bind(params, generator)(obs)

@@ -6,6 +6,8 @@ line in STRATEGIES; tests/test_strategies.py then runs the whole suite on it thr
 uses.
 """
 
+from __future__ import annotations
+
 from genpolicy.population.cem import CEM
 from genpolicy.population.ga import GeneticAlgorithm
 from genpolicy.population.noise import member_seed, pair_noise

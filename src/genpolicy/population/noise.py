@@ -7,13 +7,18 @@ give unrelated streams.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from genpolicy.seeding import member_seed, member_seeds, seeded_uniform  # noqa: F401 (re-exported)
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 
 def pair_noise(
-    seed: int, indices, dim: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    seed: int, indices: Iterable[int], dim: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """Standard-normal noise rows (len(indices), dim), row j drawn from ``member_seed(seed, j)``."""
     indices = list(indices)

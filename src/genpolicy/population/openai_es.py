@@ -58,7 +58,7 @@ class OpenAIES(GradientStrategy):
         """Number of distinct noise vectors per generation (pairs when mirrored)."""
         return self.popsize // 2 if self.mirrored else self.popsize
 
-    def noise(self, seed: int, dim: int, device, dtype) -> torch.Tensor:
+    def noise(self, seed: int, dim: int, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
         """ε for generation ``seed``: (num_noise, D), regenerated unless it is the last one asked."""
         if self._noise is not None and self._noise[0] == seed and self._noise[1].shape[1] == dim:
             return self._noise[1]
@@ -105,7 +105,9 @@ class OpenAIES(GradientStrategy):
 class PerturbedPopulation:
     """Members θ + σ·s_i·ε_row(i) materialised only for the indices asked (chunked evaluation)."""
 
-    def __init__(self, centre, eps, sigma, signs, rows) -> None:
+    def __init__(
+        self, centre: torch.Tensor, eps: torch.Tensor, sigma: float, signs: torch.Tensor, rows: torch.Tensor
+    ) -> None:
         self.centre, self.eps, self.sigma = centre, eps, float(sigma)
         self.signs, self.row_of = signs.to(eps), rows.to(eps.device)
         self.popsize, self.dim = signs.numel(), centre.numel()

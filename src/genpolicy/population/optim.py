@@ -13,17 +13,26 @@ default here, is ``max_speed = 2·lr``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from genpolicy._checks import choice, decay, positive
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 OPTIMIZERS = ("adam", "sgd", "clipup")
 
 
 class ClipUp(torch.optim.Optimizer):
     def __init__(
-        self, params, lr: float = 0.01, momentum: float = 0.9, max_speed: float | None = None, weight_decay: float = 0.0
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        max_speed: float | None = None,
+        weight_decay: float = 0.0,
     ) -> None:
         positive("lr", lr)
         if not 0 <= momentum < 1:
@@ -32,7 +41,7 @@ class ClipUp(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "max_speed": max_speed, "weight_decay": weight_decay})
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = None if closure is None else closure()
         for group in self.param_groups:
             for p in group["params"]:
@@ -74,7 +83,9 @@ class OptimizerSettings:
         if self.max_speed is not None:
             positive("max_speed", self.max_speed)
 
-    def build(self, params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    def build(
+        self, params: Iterable[torch.Tensor]
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         params = list(params)
         if self.name == "adam":
             opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)

@@ -23,11 +23,16 @@ Python API alike; no caller names a concrete strategy class.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from genpolicy.population.optim import OptimizerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lightning.pytorch.core.optimizer import LightningOptimizer
 
 
 class Members(Protocol):
@@ -84,7 +89,7 @@ class Strategy:
     def metrics(self) -> dict[str, float]:
         return {}
 
-    def make_optimizer(self, params) -> tuple[torch.optim.Optimizer, None]:
+    def make_optimizer(self, params: Iterable[torch.Tensor]) -> tuple[torch.optim.Optimizer, None]:
         """An optimiser that never moves ``params`` (lr 0, no gradient): its steps count generations."""
         return torch.optim.SGD(params, lr=0.0), None
 
@@ -128,7 +133,9 @@ class GradientStrategy(Strategy):
             raise RuntimeError("call initialize(params) before using the strategy")
         return self.centre.detach()
 
-    def make_optimizer(self, params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    def make_optimizer(
+        self, params: Iterable[torch.Tensor]
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         return self.optim.build(params)
 
 
@@ -138,8 +145,8 @@ Rescore = Callable[[Members, int], torch.Tensor]  # (candidates, episodes) → t
 def update(
     strategy: Strategy,
     centre: torch.Tensor,
-    optimizer,
-    scheduler,
+    optimizer: torch.optim.Optimizer | LightningOptimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     fitness: torch.Tensor,
     seed: int,
     rescore: Rescore | None = None,

@@ -51,7 +51,7 @@ class LearningActor(StatefulActor, Protocol):
         """Every step's reward (n,) float64, done (n,) bool and alive (n,) bool of the current copies."""
 
 
-def is_stateful(act) -> bool:
+def is_stateful(act: Actor) -> bool:
     """Whether ``act`` carries per-copy state (has ``select``); refuses ``observe`` without ``select``."""
     if hasattr(act, "select"):
         return True

@@ -9,11 +9,16 @@ benchmark can report how many went to finished episodes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from genpolicy.envs.registry import EnvSpec
+
+if TYPE_CHECKING:
+    from genpolicy.rollout.batches import StepTensors
 
 NORM_ALPHA = 0.9999  # pytorch-es's running frame statistics (universe-starter-agent's NormalizedEnv)
 
@@ -145,7 +150,7 @@ class AtariBatch:
             lo, hi = self.bounds[g], self.bounds[g + 1]
             self.groups[g].ale.send(full[lo:hi], np.ones(hi - lo, dtype=np.float32))
 
-    def recv(self):
+    def recv(self) -> StepTensors:
         """Finish the step :meth:`send` started: (obs, reward, terminated, truncated) of the current copies."""
         reward, terminated = np.zeros(self.n), np.zeros(self.n, dtype=bool)
         truncated = np.zeros(self.n, dtype=bool)
@@ -162,7 +167,7 @@ class AtariBatch:
             torch.as_tensor(truncated[i], device=self.device),
         )
 
-    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+    def step(self, actions: torch.Tensor, alive: torch.Tensor) -> StepTensors:
         self.send(actions, alive)
         return self.recv()
 

@@ -9,14 +9,28 @@ loop compacts the batch when most episodes have ended.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gymnasium as gym
 import numpy as np
 import torch
 
 from genpolicy.envs.registry import EnvSpec
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-def step_tensors(obs, reward, terminated, truncated, device: torch.device):
+    from genpolicy.rollout.atari import AtariBatch
+    from genpolicy.rollout.workers import ProcessBatch
+
+    # what make_batch builds: reset(seeds), step(actions, alive), select(keep), close()
+    EnvBatch: TypeAlias = "GymBatch | TorchBatch | AtariBatch | ProcessBatch"
+    StepTensors: TypeAlias = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def step_tensors(
+    obs: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, device: torch.device
+) -> StepTensors:
     """NumPy step results → (obs float32, reward float64, terminated, truncated) tensors on ``device``."""
     return (
         torch.as_tensor(obs, dtype=torch.float32, device=device),
@@ -42,7 +56,7 @@ class GymBatch:
         self._obs = np.asarray(obs, dtype=np.float32).reshape(self.n, -1)
         return torch.as_tensor(self._obs, device=self.device)
 
-    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+    def step(self, actions: torch.Tensor, alive: torch.Tensor) -> StepTensors:
         a = actions.cpu().numpy()
         k = len(self.idx)
         reward, terminated, truncated = np.zeros(k), np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
@@ -85,7 +99,7 @@ class TorchBatch:
             self.env = self.cls(self.n, self.device, self.dtype, **self.kwargs)
         return self.env.reset(seeds.to(self.device))
 
-    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+    def step(self, actions: torch.Tensor, alive: torch.Tensor) -> StepTensors:
         return self.env.step(actions)
 
     def select(self, keep: torch.Tensor) -> None:
@@ -95,7 +109,7 @@ class TorchBatch:
         pass
 
 
-def make_batch(spec: EnvSpec, n: int, device: torch.device):
+def make_batch(spec: EnvSpec, n: int, device: torch.device) -> EnvBatch:
     if spec.backend == "torch":
         return TorchBatch(spec, n, device)
     if spec.backend == "atari":

@@ -10,6 +10,7 @@ reset with the next seed of the run's sequence and the noise process of that env
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,9 +19,14 @@ from genpolicy.envs.registry import EnvSpec
 from genpolicy.rollout.replay import ReplayBuffer
 from genpolicy.seeding import generator, indexed
 
+if TYPE_CHECKING:
+    from genpolicy.rollout.exploration import GaussianNoise, OUNoise
+
 
 class StepCollector:
-    def __init__(self, spec: EnvSpec, n_envs: int, seed: int, noise, warmup_steps: int = 0) -> None:
+    def __init__(
+        self, spec: EnvSpec, n_envs: int, seed: int, noise: GaussianNoise | OUNoise, warmup_steps: int = 0
+    ) -> None:
         if spec.action_kind != "box":
             raise ValueError(
                 f"{spec.id} has discrete actions; actor–critic methods need a continuous (Box) action space"

@@ -19,8 +19,9 @@ every step's reward and termination flag.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,6 +32,18 @@ from genpolicy.population.protocol import TensorMembers as TensorRows  # a mater
 from genpolicy.rollout.actors import is_stateful
 from genpolicy.rollout.batches import make_batch
 from genpolicy.rollout.threads import ThreadTuner, torch_threads
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from genpolicy.population.protocol import Members
+    from genpolicy.rollout.atari import AtariBatch
+    from genpolicy.rollout.batches import EnvBatch
+
+    # a learner's observe(reward, done, alive)
+    Observe: TypeAlias = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+    # the loop state one step returns: obs, alive, ret, length and the number of live copies
+    LoopState: TypeAlias = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 BindFn = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]  # params (M, D) → act(obs (M, B, o))
 
@@ -82,7 +95,17 @@ def copy_bytes(spec: EnvSpec) -> int:
     return 1 << 20
 
 
-def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple, observe=None):
+def advance(
+    act: Callable[[torch.Tensor], torch.Tensor],
+    batch: EnvBatch,
+    obs: torch.Tensor,
+    alive: torch.Tensor,
+    ret: torch.Tensor,
+    length: torch.Tensor,
+    group: int,
+    action_shape: tuple,
+    observe: Observe | None = None,
+) -> LoopState:
     """One step of every copy: act, step the environments, hand a learning actor the step
     (``observe``), add rewards and lengths of the live copies, retire the copies whose episode ended;
     → the new loop state and the number of live copies. For a stateless actor (``observe`` None) a
@@ -93,7 +116,17 @@ def advance(act, batch, obs, alive, ret, length, group: int, action_shape: tuple
     return _account(*batch.step(actions, alive), alive, ret, length, observe)
 
 
-def advance_split(act, batch, obs, alive, ret, length, group: int, action_shape: tuple, observe=None):
+def advance_split(
+    act: Callable[[torch.Tensor], torch.Tensor],
+    batch: AtariBatch,
+    obs: torch.Tensor,
+    alive: torch.Tensor,
+    ret: torch.Tensor,
+    length: torch.Tensor,
+    group: int,
+    action_shape: tuple,
+    observe: Observe | None = None,
+) -> Generator[None, None, LoopState]:
     """:func:`advance` for a batch that steps asynchronously (``send`` / ``recv``), as a generator: at
     its ``yield`` this lane's environments are running and the other lanes act."""
     actions = act(obs.view(-1, group, obs.shape[-1])).reshape(obs.shape[0], *action_shape)
@@ -102,7 +135,16 @@ def advance_split(act, batch, obs, alive, ret, length, group: int, action_shape:
     return _account(*batch.recv(), alive, ret, length, observe)
 
 
-def _account(obs, reward, terminated, truncated, alive, ret, length, observe):
+def _account(
+    obs: torch.Tensor,
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    alive: torch.Tensor,
+    ret: torch.Tensor,
+    length: torch.Tensor,
+    observe: Observe | None,
+) -> LoopState:
     """Add one step's rewards and lengths to the live copies and retire those whose episode ended."""
     if observe is not None:
         observe(reward, terminated | truncated, alive)
@@ -177,7 +219,7 @@ class PopulationEvaluator:
         per_member = 3 * 4 * dim + episodes * _state_bytes(self.spec)  # weights ×3 + env/obs state
         return max(1, min(self.chunk_bytes // per_member, self.max_copies // episodes))
 
-    def _batch(self, n: int, device: torch.device, lane: int = 0):
+    def _batch(self, n: int, device: torch.device, lane: int = 0) -> EnvBatch:
         if self.spec.backend == "gymnasium" and self.spec.vectorization == "workers":
             key = ("workers", str(device))  # one pool (processes are costly), grown when needed
             pool = self._batches.get(key)
@@ -198,9 +240,9 @@ class PopulationEvaluator:
     def evaluate(
         self,
         bind: BindFn,
-        population,
+        population: torch.Tensor | Members,
         episodes: int,
-        seeds,
+        seeds: torch.Tensor | Sequence[int],
         device: torch.device | str = "cpu",
         max_steps: int | None = None,
         obs_stats: bool = False,
@@ -272,19 +314,19 @@ class PopulationEvaluator:
 
     def _loop(
         self,
-        batch,
-        bind,
-        rows,
-        members,
-        E,
-        seeds,
-        device,
-        max_steps,
-        obs_stats,
-        recorded=None,
+        batch: EnvBatch,
+        bind: BindFn,
+        rows: Members,
+        members: torch.Tensor,
+        E: int,
+        seeds: torch.Tensor,
+        device: torch.device,
+        max_steps: int | None,
+        obs_stats: bool,
+        recorded: list[torch.Tensor] | None = None,
         tuner: ThreadTuner | None = None,
         split: bool = False,
-    ):
+    ) -> Generator[None, None, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         """One lane: the members' episodes to their end (a generator: see :func:`run_lanes`; with
         ``split`` it yields while its environments step) → (returns, lengths, obs sums) per copy."""
         tuner = tuner or ThreadTuner([torch.get_num_threads()])

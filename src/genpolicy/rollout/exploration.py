@@ -9,9 +9,14 @@ All randomness comes from one torch.Generator whose state is checkpointed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from genpolicy import _checks as check
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class GaussianNoise:
@@ -21,7 +26,7 @@ class GaussianNoise:
     def __call__(self, generator: torch.Generator) -> torch.Tensor:
         return self.std * torch.randn(self.shape, generator=generator)
 
-    def reset(self, done) -> None:
+    def reset(self, done: np.ndarray | torch.Tensor) -> None:
         pass
 
     def state_dict(self) -> dict:
@@ -47,7 +52,7 @@ class OUNoise:
         self.x += self.theta * (self.mu - self.x) * self.dt + self.sigma * self.dt**0.5 * noise
         return self.x.clone()
 
-    def reset(self, done) -> None:
+    def reset(self, done: np.ndarray | torch.Tensor) -> None:
         """Restart the processes of the envs whose episode ended (bool (n_envs,))."""
         self.x[torch.as_tensor(done, dtype=torch.bool)] = self.mu
 
@@ -60,7 +65,7 @@ class OUNoise:
 
 def make_noise(
     kind: str, n_envs: int, action_dim: int, std: float = 0.1, ou_theta: float = 0.15, ou_sigma: float = 0.2
-):
+) -> GaussianNoise | OUNoise:
     check.choice("exploration noise", kind, ("gaussian", "ou", "none"))
     if kind == "gaussian":
         return GaussianNoise(n_envs, action_dim, std)

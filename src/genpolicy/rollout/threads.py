@@ -18,8 +18,12 @@ import os
 import statistics
 import time
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def available_cores() -> int:
@@ -36,7 +40,7 @@ def cores_per_process(processes_on_this_machine: int) -> int:
 
 
 @contextmanager
-def torch_threads(n: int | None = None):
+def torch_threads(n: int | None = None) -> Iterator[None]:
     """Run the block with ``n`` intra-op threads (None: as now); the count before is restored afterwards,
     whatever the block set."""
     before = torch.get_num_threads()
@@ -85,7 +89,7 @@ class ThreadTuner:
         return self.chosen
 
     @contextmanager
-    def step(self):
+    def step(self) -> Iterator[None]:
         """Run one loop step under the chosen (or probed) thread count; the count is left set, so run
         the loop inside :func:`torch_threads` to restore it."""
         if not self._warm:  # the first step of a batch may compile or allocate: not timed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from genpolicy._io import atomic_path
 from genpolicy.envs.registry import EnvSpec
 
 
-def _imageio():
+def _imageio() -> ModuleType:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-rendered envs: headless, no display warnings
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
@@ -44,7 +45,7 @@ def as_video_frame(frame: np.ndarray, min_side: int = 160) -> np.ndarray:
 
 @torch.no_grad()
 def episode_frames(
-    spec: EnvSpec, act: Callable, seed: int = 0, device="cpu", every: int = 1, scale: int = 1
+    spec: EnvSpec, act: Callable, seed: int = 0, device: torch.device | str = "cpu", every: int = 1, scale: int = 1
 ) -> tuple[list, float, int]:
     """Play one episode with a bound one-member policy ``act(obs (1, 1, obs_dim))``: (frames, return,
     steps). Keeps every ``every``-th frame (and the last), each downscaled ``scale`` times."""
@@ -95,7 +96,7 @@ def record_episode(
     path: str | Path,
     seed: int = 0,
     fps: int = 30,
-    device="cpu",
+    device: torch.device | str = "cpu",
     every: int = 1,
     scale: int = 1,
 ) -> dict:

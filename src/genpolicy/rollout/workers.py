@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from multiprocessing.connection import wait
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import torch
@@ -20,6 +21,11 @@ import torch
 from genpolicy.envs.registry import EnvSpec
 from genpolicy.envs.worker import serve_envs
 from genpolicy.rollout.batches import step_tensors
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from genpolicy.rollout.batches import StepTensors
 
 
 class WorkerError(RuntimeError):
@@ -51,7 +57,7 @@ class ProcessBatch:
         self.idx = np.arange(self.n)
         self._obs = np.zeros((self.n, spec.obs_dim), dtype=np.float32)
 
-    def _fail(self, message: str):
+    def _fail(self, message: str) -> NoReturn:
         self.broken = message
         self.close()
         raise WorkerError(message)
@@ -60,7 +66,7 @@ class ProcessBatch:
         if self.broken:
             raise WorkerError(f"env worker pool is broken by an earlier failure: {self.broken}")
 
-    def _gather(self, workers, what: str) -> dict:
+    def _gather(self, workers: Iterable[int], what: str) -> dict:
         """Wait for one reply from each worker in ``workers``; raise on death, error or timeout."""
         self._check()
         pending = {self.conns[w]: w for w in workers}
@@ -118,7 +124,7 @@ class ProcessBatch:
             self._obs[lo : lo + len(obs)] = obs
         return torch.as_tensor(self._obs[:m].copy(), device=self.device)
 
-    def step(self, actions: torch.Tensor, alive: torch.Tensor):
+    def step(self, actions: torch.Tensor, alive: torch.Tensor) -> StepTensors:
         self._check()
         a = actions.cpu().numpy()
         k = len(self.idx)

@@ -1,5 +1,7 @@
 """Torch-native batched versions of gymnasium's classic-control environments, and MetaRL's pendulums."""
 
+from __future__ import annotations
+
 from genpolicy.envs.torch.acrobot import Acrobot
 from genpolicy.envs.torch.base import TorchEnv
 from genpolicy.envs.torch.cartpole import CartPole

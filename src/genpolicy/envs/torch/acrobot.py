@@ -19,11 +19,11 @@ class Acrobot(TorchEnv):
     g = 9.8
     max_vel_1, max_vel_2 = 4 * PI, 9 * PI
 
-    def _start_state(self, u):
+    def _start_state(self, u: torch.Tensor) -> torch.Tensor:
         # gymnasium draws the start in float64 and stores it as float32
         return uniform(u, -0.1, 0.1).float().to(self.dtype)
 
-    def _obs(self):
+    def _obs(self) -> torch.Tensor:
         s0, s1, s2, s3 = self.rows
         return torch.stack((torch.cos(s0), torch.sin(s0), torch.cos(s1), torch.sin(s1), s2, s3), 1).float()
 
@@ -45,7 +45,7 @@ class Acrobot(TorchEnv):
         ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
         return torch.stack((dtheta1, dtheta2, ddtheta1, ddtheta2), 1)
 
-    def _dynamics(self, action):
+    def _dynamics(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         torque = action.reshape(-1).to(self.dtype) - 1.0  # {0, 1, 2} → {-1, 0, +1}
         s, dt = self.state, self.dt
         k1 = self._dsdt(s, torque)

@@ -61,7 +61,7 @@ class TorchEnv:
         self.elapsed.zero_()
         return self._obs()
 
-    def step(self, action: torch.Tensor):
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """→ obs (n, obs_dim) float32, reward (n,) float64, terminated (n,), truncated (n,) bool."""
         reward, terminated = self._dynamics(action.to(self.device))
         self.elapsed = self.elapsed + 1  # not in place: a compiled step then mutates none of its inputs

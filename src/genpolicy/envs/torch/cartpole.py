@@ -17,13 +17,13 @@ class CartPole(TorchEnv):
     theta_threshold = 12 * 2 * math.pi / 360
     x_threshold = 2.4
 
-    def _start_state(self, u):
+    def _start_state(self, u: torch.Tensor) -> torch.Tensor:
         return uniform(u, -0.05, 0.05)
 
-    def _obs(self):
+    def _obs(self) -> torch.Tensor:
         return self.rows.t().float()
 
-    def _dynamics(self, action):
+    def _dynamics(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, x_dot, theta, theta_dot = self.rows
         force = action.reshape(-1).to(self.dtype).mul_(2 * self.force_mag).sub_(self.force_mag)  # 1 → +F, 0 → −F
         costheta, sintheta = torch.cos(theta), torch.sin(theta)

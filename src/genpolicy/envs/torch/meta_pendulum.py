@@ -23,10 +23,14 @@ is truncated at ``max_episode_steps`` (2000 by default).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from genpolicy.envs.torch.base import TorchEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PI = math.pi
 STARTS = ("kick", "rest")
@@ -38,7 +42,7 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
     return torch.where(out <= -PI, out + 2 * PI, out)  # remainder may round up to 2π
 
 
-def rk4(f, s: torch.Tensor, dt: float) -> torch.Tensor:
+def rk4(f: Callable[[torch.Tensor], torch.Tensor], s: torch.Tensor, dt: float) -> torch.Tensor:
     """One classic Runge–Kutta step of ds/dt = f(s) (the torque is held over the step)."""
     k1 = f(s)
     k2 = f(s + (dt / 2) * k1)
@@ -47,7 +51,19 @@ def rk4(f, s: torch.Tensor, dt: float) -> torch.Tensor:
     return s + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def double_pendulum_accel(theta1, theta2, omega1, omega2, tau, g=9.81, l1=1.0, l2=1.0, m1=1.0, m2=1.0, damping=0.1):
+def double_pendulum_accel(
+    theta1: torch.Tensor,
+    theta2: torch.Tensor,
+    omega1: torch.Tensor,
+    omega2: torch.Tensor,
+    tau: torch.Tensor,
+    g: float = 9.81,
+    l1: float = 1.0,
+    l2: float = 1.0,
+    m1: float = 1.0,
+    m2: float = 1.0,
+    damping: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Angular accelerations (α1, α2) of the point-mass double pendulum, absolute angles from down.
 
     Euler–Lagrange on L = T − V with
@@ -86,14 +102,14 @@ class _MetaEnv(TorchEnv):
 
     def __init__(
         self,
-        num_envs,
-        device="cpu",
-        dtype=torch.float64,
+        num_envs: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
         *,
-        max_episode_steps=None,
-        start=None,
-        damping=None,
-        max_torque=None,
+        max_episode_steps: int | None = None,
+        start: str | None = None,
+        damping: float | None = None,
+        max_torque: float | None = None,
     ) -> None:
         super().__init__(num_envs, device, dtype)
         if max_episode_steps is not None:
@@ -109,14 +125,14 @@ class _MetaEnv(TorchEnv):
         if max_torque is not None:
             self.max_torque = float(max_torque)
 
-    def _start_state(self, u):
+    def _start_state(self, u: torch.Tensor) -> torch.Tensor:
         # both starts are the same for every copy, so the uniforms are not used
         values = self.kick if self.start == "kick" else (0.0,) * self.state_dim
         s = torch.tensor(values, dtype=u.dtype, device=u.device).expand(u.shape[0], -1).clone()
         s[:, : self.links] = wrap_angle(s[:, : self.links])
         return s
 
-    def _obs(self):
+    def _obs(self) -> torch.Tensor:
         th, om = self.rows[: self.links], self.rows[self.links :]
         trig = torch.stack((torch.sin(th), torch.cos(th)), 1).reshape(2 * self.links, -1)  # sin, cos per rod
         return torch.cat((trig, om / self.max_speed)).t().float()
@@ -125,7 +141,7 @@ class _MetaEnv(TorchEnv):
         """d/dt of the rows (state_dim, n)."""
         raise NotImplementedError
 
-    def _dynamics(self, action):
+    def _dynamics(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tau = action.reshape(-1).to(self.dtype).clamp(-self.max_torque, self.max_torque)
         s = rk4(lambda x: self._derivative(x, tau), self.rows, self.dt)
         th = wrap_angle(s[: self.links])
@@ -142,7 +158,7 @@ class MetaPendulum(_MetaEnv):
     m = l = 1.0
     kick = (PI * 1.00001, 1.0)
 
-    def _derivative(self, s, tau):
+    def _derivative(self, s: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         th, om = s
         acc = -(self.g / self.l) * torch.sin(th) + tau / (self.m * self.l**2) - self.damping * om
         return torch.stack((om, acc))
@@ -163,7 +179,7 @@ class MetaDoublePendulum(_MetaEnv):
     m1 = m2 = l1 = l2 = 1.0
     kick = (PI * 1.00001, PI, 0.0, 0.0)
 
-    def _derivative(self, s, tau):
+    def _derivative(self, s: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         th1, th2, om1, om2 = s
         a1, a2 = double_pendulum_accel(
             th1, th2, om1, om2, tau, self.g, self.l1, self.l2, self.m1, self.m2, self.damping

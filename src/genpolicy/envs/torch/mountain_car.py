@@ -12,13 +12,13 @@ class MountainCarContinuous(TorchEnv):
     min_action, max_action, min_position, max_position = -1.0, 1.0, -1.2, 0.6
     max_speed, goal_position, goal_velocity, power = 0.07, 0.45, 0.0, 0.0015
 
-    def _start_state(self, u):
+    def _start_state(self, u: torch.Tensor) -> torch.Tensor:
         return torch.stack((uniform(u[:, 0], -0.6, -0.4), torch.zeros_like(u[:, 1])), 1)
 
-    def _obs(self):
+    def _obs(self) -> torch.Tensor:
         return self.state.float()
 
-    def _dynamics(self, action):
+    def _dynamics(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # gymnasium's arithmetic, reproduced: after a step the state is float32 and (NumPy 2
         # promotion) is updated in float32; the reset state is float64, so the first step runs in
         # float64; the force term is float32 unless the action was clipped; cos() is in double.

@@ -13,14 +13,14 @@ class Pendulum(TorchEnv):
     id, obs_dim, state_dim, max_episode_steps = "Pendulum-v1", 3, 2, 200
     max_speed, max_torque, dt, g, m, l = 8.0, 2.0, 0.05, 10.0, 1.0, 1.0
 
-    def _start_state(self, u):
+    def _start_state(self, u: torch.Tensor) -> torch.Tensor:
         return torch.stack((uniform(u[:, 0], -math.pi, math.pi), uniform(u[:, 1], -1.0, 1.0)), 1)
 
-    def _obs(self):
+    def _obs(self) -> torch.Tensor:
         th, thdot = self.rows
         return torch.stack((torch.cos(th), torch.sin(th), thdot), 1).float()
 
-    def _dynamics(self, action):
+    def _dynamics(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         th, thdot = self.rows
         # gymnasium computes the torque terms in float32 (the action's dtype; NumPy 2 promotion)
         u = action.reshape(-1).float().clamp(-self.max_torque, self.max_torque)
