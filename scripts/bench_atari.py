@@ -2,10 +2,12 @@
 
     python scripts/bench_atari.py --json assets/bench_atari.json
 
-Both schedules of the loop run in one process on the same members (so the same episodes): one lane (every copy steps
-together) and two lanes (``env.pipeline``: halves step in turn, one half's policy call overlapping the other half's
-emulators). Members are pytorch-es's ConvLSTM at its initial weights plus N(0, 0.05²) noise, fresh each generation (as
-an ES generation). Reported per generation (the first one also builds the emulators, timed apart as ``build_s``):
+The schedules of the loop run in one process on the same members, interleaved generation by generation: one
+lane (every copy steps together) and two lanes (``env.pipeline``: halves step in turn, one half's policy call
+overlapping the other half's emulators). Members are pytorch-es's ConvLSTM at its initial weights plus N(0,
+0.05²) noise, fresh each generation (as an ES generation). Reported per generation (the first one also builds
+the emulators, timed apart as ``build_s``); ``--emulator-nice none 19`` adds each nice value of the emulator
+threads (``env.emulator_nice``) as a mode of its own:
 
 - agent steps/s: steps of unfinished episodes (what a learning curve counts) over wall time;
 - episodes per core-hour: episodes / (wall time × cores), beside pytorch-es's ~56 (16k episodes,
@@ -32,27 +34,33 @@ from genpolicy.rollout import PopulationEvaluator
 from genpolicy.rollout.threads import available_cores
 
 
-def components(spec, policy: ConvLSTMPolicy, params: torch.Tensor, steps: int = 50) -> dict:
-    """Emulator steps/s (all copies alive, ale-py's threads) and the policy's ms per step on 1 and 2 threads."""
+def components(spec, policy: ConvLSTMPolicy, params: torch.Tensor, steps: int = 200, repeats: int = 3) -> dict:
+    """Emulator steps/s (all copies alive, ale-py's threads; the best of ``repeats`` runs of ``steps``) and
+    the policy's ms per step on 1 and 2 threads (the best of ``repeats``)."""
     from genpolicy.rollout.atari import AtariBatch
 
     n = len(params)
     batch = AtariBatch(spec, n, torch.device("cpu"))
     obs = batch.reset(torch.arange(n))
-    out = {}
-    start = time.perf_counter()
-    for _ in range(steps):
-        obs, *_ = batch.step(torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.bool))
-    out["emulator_steps_per_s"] = n * steps / (time.perf_counter() - start)
+    out, rates = {}, []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            obs, *_ = batch.step(torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.bool))
+        rates.append(n * steps / (time.perf_counter() - start))
+    out["emulator_steps_per_s"] = max(rates)
     batch.close()
     for threads in (1, 2):
         torch.set_num_threads(threads)
         act = policy.bind(params)
         act(obs.view(n, 1, -1))
-        start = time.perf_counter()
-        for _ in range(steps):
-            act(obs.view(n, 1, -1))
-        out[f"policy_ms_{threads}_thread"] = 1e3 * (time.perf_counter() - start) / steps
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(steps // 4):
+                act(obs.view(n, 1, -1))
+            times.append(1e3 * (time.perf_counter() - start) / (steps // 4))
+        out[f"policy_ms_{threads}_thread"] = min(times)
     cores = available_cores()
     torch.set_num_threads(cores)
     emulator_core_s = n / out["emulator_steps_per_s"] * min(cores, 2)  # ale-py's time × threads it kept busy
@@ -67,6 +75,12 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=3)
     ap.add_argument("--group", type=int, default=8, help="emulators per ale-py vector env")
     ap.add_argument("--grey", default="luminance", choices=("luminance", "mean"))
+    ap.add_argument(
+        "--emulator-nice",
+        nargs="+",
+        default=["none"],
+        help="nice values of the emulator threads to compare (none: as the process), each a mode of its own",
+    )
     ap.add_argument("--sigma", type=float, default=0.05)
     ap.add_argument(
         "--max-steps",
@@ -87,13 +101,27 @@ def main() -> None:
     spec = atari_spec(args.env, group=args.group, grey=args.grey)
     policy = ConvLSTMPolicy(spec.obs_dim, "discrete", spec.action_dim, obs_shape=spec.obs_shape)
     centre, cores = policy.initial_parameters(), available_cores()
-    modes = {"one lane": False, "two lanes": True} if args.mode == "both" else {args.mode: args.mode == "two lanes"}
-    results = {}
-    for mode, pipeline in modes.items():  # the same members in every mode: the same episodes, timed apart
-        gen = torch.Generator().manual_seed(0)
-        evaluator, rows = PopulationEvaluator(spec, chunk_size=args.members, pipeline=pipeline), []
-        for g in range(args.generations):
-            params = centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen)
+    lanes = {"one lane": False, "two lanes": True} if args.mode == "both" else {args.mode: args.mode == "two lanes"}
+    nices = [None if v == "none" else int(v) for v in args.emulator_nice]
+    modes = {
+        f"{lane}{'' if nice is None else f', nice {nice}'}": (pipeline, nice)
+        for lane, pipeline in lanes.items()
+        for nice in nices
+    }
+    evaluators = {
+        mode: PopulationEvaluator(
+            atari_spec(args.env, group=args.group, grey=args.grey, emulator_nice=nice),
+            chunk_size=args.members,
+            pipeline=pipeline,
+        )
+        for mode, (pipeline, nice) in modes.items()
+    }
+    results = {mode: [] for mode in modes}
+    gen = torch.Generator().manual_seed(0)
+    for g in range(args.generations):  # the same members in every mode, the modes interleaved
+        params = centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen)
+        for mode, (pipeline, _) in modes.items():
+            evaluator = evaluators[mode]
             start = time.perf_counter()
             batches = [
                 evaluator._batch(n, torch.device("cpu"), lane)  # built here: timed as build_s
@@ -107,7 +135,7 @@ def main() -> None:
                 policy.bind, params, 1, torch.arange(args.members) + g * args.members, max_steps=args.max_steps
             )
             emulated = sum(b.emulated for b in batches) - before
-            rows.append(
+            results[mode].append(
                 {
                     "generation": g,
                     "build_s": round(build_s, 2),
@@ -122,9 +150,9 @@ def main() -> None:
                     "length_max": int(result.lengths.max()),
                 }
             )
-            print(mode, rows[-1], flush=True)
+            print(mode, results[mode][-1], flush=True)
+    for evaluator in evaluators.values():
         evaluator.close()
-        results[mode] = rows
     parts = components(spec, policy, centre + args.sigma * torch.randn(args.members, policy.num_params, generator=gen))
     summary = {}
     for mode, rows in results.items():
@@ -156,6 +184,7 @@ def main() -> None:
             "group": args.group,
             "max_steps": args.max_steps,
             "grey": args.grey,
+            "emulator_nice": args.emulator_nice,
             "generations": results,
             "summary": summary,
         },

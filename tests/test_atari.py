@@ -212,6 +212,24 @@ def test_pong_fit_evaluate_and_video(tmp_path):
     assert result["video_steps"] == 100 and Path(result["video"]).stat().st_size > 1000
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are read from /proc (Linux)")
+def test_emulator_threads_yield_to_the_policy_thread(pong):
+    """env.emulator_nice: every emulator thread the batch starts runs at that nice value; the caller's
+    threads keep theirs."""
+    from genpolicy.rollout.atari import _threads
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    before = _threads()
+    batch = AtariBatch(pong, 4, torch.device("cpu"))  # group 2: two vector envs, one thread each
+    try:
+        new = _threads() - before
+        assert len(new) == 2 and pong.kwargs["emulator_nice"] == 19
+        assert all(os.getpriority(os.PRIO_PROCESS, t) == max(19, mine) for t in new)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == mine
+    finally:
+        batch.close()
+
+
 def test_two_lanes_play_exactly_what_one_lane_plays(pong):
     from genpolicy.envs.registry import EnvSpec
     from genpolicy.rollout import PopulationEvaluator

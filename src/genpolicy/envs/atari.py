@@ -70,6 +70,7 @@ def atari_spec(
     group: int = 8,
     threads: int | None = None,
     pipeline: bool = True,
+    emulator_nice: int | None = 19,
     goal: float | None = None,
 ) -> EnvSpec:
     """An :class:`EnvSpec` with ``backend="atari"`` and observations (1, size, size) (flat in the loop).
@@ -81,7 +82,9 @@ def atari_spec(
     (one thread each; only groups holding a live copy are stepped); ``threads``: the least number of
     groups (None: this process's torch thread budget, one group per core at least); ``maxpool``: the max of the
     last two frames of each action; ``pipeline``: play each chunk of members as two lanes stepping in turn,
-    one lane's policy call running while the other lane's emulators do.
+    one lane's policy call running while the other lane's emulators do; ``emulator_nice``: the nice value
+    (0–19) of the emulators' threads, so that on a busy core the policy's thread runs first (None: as
+    the process).
     """
     ale = import_ale()
     game = game_of(id)
@@ -95,6 +98,8 @@ def atari_spec(
     integer("env.group", group, 1)
     if threads is not None:
         integer("env.threads", threads, 1)
+    if emulator_nice is not None and not (isinstance(emulator_nice, int) and 0 <= emulator_nice <= 19):
+        raise ValueError(f"env.emulator_nice must be an integer in [0, 19] or null, got {emulator_nice!r}")
     if not 0.0 <= float(repeat_action_probability) <= 1.0:
         raise ValueError(f"env.repeat_action_probability must be in [0, 1], got {repeat_action_probability!r}")
     if grey not in GREY:
@@ -124,6 +129,7 @@ def atari_spec(
         group=int(group),
         threads=None if threads is None else int(threads),
         pipeline=flag("env.pipeline", pipeline),
+        emulator_nice=emulator_nice,
         ale_version=ale.__version__,
     )
     return EnvSpec(

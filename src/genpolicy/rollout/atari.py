@@ -9,6 +9,7 @@ benchmark can report how many went to finished episodes.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,26 @@ from genpolicy.envs.registry import EnvSpec
 
 if TYPE_CHECKING:
     from genpolicy.rollout.batches import StepTensors
+
+
+def _threads() -> set[int]:
+    """This process's thread ids (Linux; empty elsewhere)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _renice(tids: set[int], nice: int) -> None:
+    """Lower the priority of the threads ``tids`` to ``nice`` (never raises it: an unprivileged process
+    cannot, and a thread already nicer is left alone)."""
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:  # the thread has ended, or the OS does not allow it
+            pass
+
 
 NORM_ALPHA = 0.9999  # pytorch-es's running frame statistics (universe-starter-agent's NormalizedEnv)
 
@@ -97,6 +118,7 @@ class AtariBatch:
         cores = o["threads"] or torch.get_num_threads()
         groups = min(self.n, max(-(-self.n // o["group"]), cores))  # at least one group (thread) per core
         bounds = np.linspace(0, self.n, groups + 1).round().astype(int)
+        before = _threads()
         self.groups = [
             AtariVectorEnv(
                 o["game"],
@@ -118,6 +140,8 @@ class AtariBatch:
             )
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
         ]
+        if o.get("emulator_nice") is not None:  # each vector env starts its one thread as it is built
+            _renice(_threads() - before, int(o["emulator_nice"]))
         self.bounds = bounds
         self.group_of = np.repeat(np.arange(groups), np.diff(bounds))  # emulator → its group
         # Without sticky actions and no-op starts an ALE game is deterministic: the seed changes nothing,
