@@ -55,7 +55,13 @@ TINY_METHOD = {
 }
 
 # experiment-specific sizes that keep a tiny run short (Pong: 200-step episodes)
-TINY_EXPERIMENT = {"es_pong": ("env.max_episode_frames=800", "data.chunk_size=null")}
+# (MetaRL: 100-step lifetimes, the rule's eager path — its compiled path has tests of its own)
+METARL_TINY = ("env.max_episode_steps=100", "policy.compile=false")
+TINY_EXPERIMENT = {
+    "es_pong": ("env.max_episode_frames=800", "data.chunk_size=null"),
+    "metarl_pendulum": METARL_TINY,
+    "metarl_double_pendulum": METARL_TINY,
+}
 
 
 @pytest.fixture

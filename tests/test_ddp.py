@@ -1,5 +1,7 @@
 """Sharded evaluation on Lightning's DDP: 2 CPU processes (gloo) end exactly where 1 process does."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -11,7 +13,7 @@ from genpolicy.methods.sharding import shard_bounds
 def test_shard_bounds_cover_everything_once(n, world):
     bounds = [shard_bounds(n, world, r) for r in range(world)]
     assert bounds[0][0] == 0 and bounds[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=True))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     sizes = [hi - lo for lo, hi in bounds]
     assert max(sizes) - min(sizes) <= 1
 

@@ -59,6 +59,8 @@ def test_readme_bring_your_own_model_example_runs(tmp_path):
     proc = _run_example(blocks, tmp_path)
     assert proc.returncode == 0, f"the README example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "test reward" in proc.stdout  # run() printed its tests
+    final = re.search(r"test return: ([\d.]+)", proc.stdout)  # the example's last line: it solved CartPole
+    assert final and float(final.group(1)) >= 475, proc.stdout[-2000:]
     if any("save_path=" in b for b in blocks):
         assert any(tmp_path.glob("*.pt")), "save_path wrote nothing"
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from conftest import needs_cxx
 from genpolicy.envs.meta import meta_spec
 from genpolicy.nets.actor_graph import ActorGraph
 from genpolicy.nets.learning_rule import LearningActor, RuleLayout
@@ -69,6 +70,18 @@ def test_lifetimes_do_not_depend_on_batching_or_path():
     # the same rule on the same seeds is the same lifetime (same initial actor, same noise)
     torch.testing.assert_close(whole[3], whole[0], atol=1e-9, rtol=0)
     assert not torch.equal(whole[1], whole[0])
+
+
+@needs_cxx
+def test_compiled_rule_plays_the_eager_lifetimes():
+    """policy.compile=true (the experiments' default): the compiled step plays what the eager one does."""
+    rules = torch.randn(4, RuleLayout().num_params, generator=torch.Generator().manual_seed(4)) * 0.3
+    seeds = torch.arange(8) % 2
+    eager = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1)
+    compiled = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1, compile=True)
+    torch.testing.assert_close(
+        _lifetimes(compiled, rules, seeds, chunk=4), _lifetimes(eager, rules, seeds, chunk=4), atol=1e-4, rtol=0
+    )
 
 
 def test_frozen_actors_keep_their_weights_and_learning_changes_returns():
