@@ -16,7 +16,9 @@ of ``--repeats`` timings of ``--updates`` updates, after a warm-up; float32, ``-
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,7 +102,8 @@ def sb3_update(algo: str, updates: int, repeats: int) -> dict:
         device="cpu",
         seed=0,
     )
-    model.set_logger(configure(None, []))
+    log = tempfile.mkdtemp(prefix="sb3-bench-")
+    model.set_logger(configure(log, []))  # no output formats: the folder stays empty and is removed below
     gen = torch.Generator().manual_seed(1)
     for _ in range(10_000 // BATCH + 1):
         b = batch(EnvSpec.make("Pendulum-v1"), gen)
@@ -119,6 +122,7 @@ def sb3_update(algo: str, updates: int, repeats: int) -> dict:
         t / updates * 1e3
         for t in (_timed(lambda: model.train(gradient_steps=updates, batch_size=BATCH)) for _ in range(repeats))
     ]
+    shutil.rmtree(log, ignore_errors=True)
     return {"impl": "sb3", "algo": algo, "ms_per_update": statistics.median(ms), "runs_ms": ms}
 
 
