@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
-from genpolicy._checks import flag, integer
+from genpolicy._checks import flag, integer, optional
 from genpolicy.envs.registry import EnvSpec
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def atari_spec(
     integer("env.group", group, 1)
     if threads is not None:
         integer("env.threads", threads, 1)
-    if emulator_nice is not None and not (isinstance(emulator_nice, int) and 0 <= emulator_nice <= 19):
+    if optional(integer, "env.emulator_nice", emulator_nice, 0) not in (None, *range(20)):
         raise ValueError(f"env.emulator_nice must be an integer in [0, 19] or null, got {emulator_nice!r}")
     if not 0.0 <= float(repeat_action_probability) <= 1.0:
         raise ValueError(f"env.repeat_action_probability must be in [0, 1], got {repeat_action_probability!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
+from genpolicy import _checks as check
 from genpolicy.envs.registry import EnvSpec
 
 if TYPE_CHECKING:
@@ -36,8 +37,7 @@ def meta_spec(
             + (f"; did you mean {', '.join(close)}?" if close else "")
             + f" (MetaRL envs: {', '.join(sorted(META_ENVS))})"
         )
-    if isinstance(max_episode_steps, bool) or int(max_episode_steps) != max_episode_steps or max_episode_steps < 1:
-        raise ValueError(f"max_episode_steps (the lifetime) must be an integer ≥ 1, got {max_episode_steps!r}")
+    check.integer("max_episode_steps (the lifetime)", max_episode_steps)
     if start is not None and start not in STARTS:
         raise ValueError(f"start must be one of {', '.join(STARTS)} or null (the env's own), got {start!r}")
     if torch_dtype not in ("float32", "float64"):

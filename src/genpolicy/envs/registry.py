@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from genpolicy import _checks as check
 from genpolicy._checks import flag
 
 if TYPE_CHECKING:
@@ -234,8 +235,7 @@ class EnvSpec:
             goal = gspec.reward_threshold
         if vectorization not in ("sync", "workers", "async"):
             raise ValueError(f"vectorization must be 'sync', 'workers' or 'async', got {vectorization!r}")
-        if workers is not None and (int(workers) != workers or workers < 1):
-            raise ValueError(f"workers must be an integer ≥ 1 or null (one per core), got {workers!r}")
+        check.optional(check.integer, "workers", workers)  # null: one per core
         return cls(
             id=id,
             obs_dim=int(np.prod(obs_space.shape)),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 import torch
 
+from genpolicy import _checks as check
 from genpolicy._checks import integer, positive
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
@@ -46,8 +47,7 @@ def make_cvae(
     beta: float,
     max_latent: float | None,
 ) -> ActionVAE:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-        raise ValueError(f"beta (the KL weight) must be ≥ 0, got {beta!r}")
+    check.nonnegative("beta (the KL weight)", beta)
     return ActionVAE(
         policy.net.sizes[0],
         policy.head.out_dim,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 import torch
 
-from genpolicy._checks import choice, integer, positive
+from genpolicy._checks import choice, integer, nonnegative, positive
 from genpolicy._compile import can_compile, compiled, prepare
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
@@ -121,10 +121,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
             raise ValueError("DDPG/TD3 actors take raw observations: set policy.obs_norm=false")
         if not 0 <= gamma <= 1 or not 0 < tau <= 1:
             raise ValueError(f"gamma must be in [0, 1] and tau in (0, 1]; got gamma={gamma!r}, tau={tau!r}")
-        if target_noise < 0 or target_noise_clip < 0:
-            raise ValueError(
-                f"target_noise and target_noise_clip must be ≥ 0, got {target_noise!r}, {target_noise_clip!r}"
-            )
+        nonnegative("target_noise", target_noise)
+        nonnegative("target_noise_clip", target_noise_clip)
         self.automatic_optimization = False
         self.policy = policy
         self.actor = policy.net.requires_grad_(True)  # the policy's MLP is the actor

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from genpolicy._checks import choice, decay, positive
+from genpolicy._checks import choice, decay, nonnegative, positive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -76,8 +76,7 @@ class OptimizerSettings:
         choice("optimizer", self.name, OPTIMIZERS)
         positive("lr", self.lr)
         decay("lr_decay", self.lr_decay)
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
+        nonnegative("weight_decay", self.weight_decay)
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if self.max_speed is not None:

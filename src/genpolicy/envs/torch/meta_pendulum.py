@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from genpolicy import _checks as check
 from genpolicy.envs.torch.base import TorchEnv
 
 if TYPE_CHECKING:
@@ -113,9 +114,7 @@ class _MetaEnv(TorchEnv):
     ) -> None:
         super().__init__(num_envs, device, dtype)
         if max_episode_steps is not None:
-            if int(max_episode_steps) < 1:
-                raise ValueError(f"max_episode_steps must be ≥ 1, got {max_episode_steps}")
-            self.max_episode_steps = int(max_episode_steps)
+            self.max_episode_steps = check.integer("max_episode_steps", max_episode_steps)
         if start is not None:
             self.start = start
         if self.start not in STARTS:
