@@ -154,7 +154,7 @@ def test_box_head_backward_matches_autograd(mode):
 def test_float16_gradient_scaler_is_refused():
     from types import SimpleNamespace
 
-    from genpolicy.methods.td3 import check_precision
+    from genpolicy.methods.offpolicy import check_precision
 
     check_precision(SimpleNamespace(scaler=None))  # 32-true, bf16-mixed
     with pytest.raises(ValueError, match="bf16-mixed, not 16-mixed"):

@@ -22,9 +22,10 @@ import torch
 
 from genpolicy import _checks as check
 from genpolicy._checks import integer, positive
+from genpolicy.methods.offpolicy import log_round, next_item
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
-from genpolicy.methods.td3 import TD3Module, log_round, next_item
+from genpolicy.methods.td3 import TD3Module
 from genpolicy.nets.cvae import ActionVAE
 from genpolicy.policies.population_policy import PopulationPolicy
 from genpolicy.population.noise import member_seed

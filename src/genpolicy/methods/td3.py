@@ -24,6 +24,7 @@ import torch
 
 from genpolicy._checks import choice, integer, nonnegative, positive
 from genpolicy._compile import can_compile, compiled, prepare
+from genpolicy.methods.offpolicy import adam_kwargs, check_precision, log_round, next_item, step_and_mark
 from genpolicy.methods.population import eval_seeds
 from genpolicy.methods.rngs import SeededRNGs
 from genpolicy.methods.td3_autograd import autograd_update
@@ -43,47 +44,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from lightning.pytorch.core.optimizer import LightningOptimizer
-    from lightning.pytorch.plugins import Precision
 
     from genpolicy.policies.mlp import MLP
     from genpolicy.rollout.evaluator import PopulationEvaluator
 
 UPDATES = ("auto", "autograd", "fused", "compiled")
-
-
-def _fused(device: torch.device) -> dict:
-    """Adam's fused kernel (one pass over all parameters) where torch has one for the device."""
-    return {"fused": True} if device.type in ("cpu", "cuda") else {}
-
-
-def next_item(module: L.LightningModule, dataloader_iter: Iterator[tuple[dict, int, int]]) -> dict:
-    """The next item of a data module's stream, on the module's device (items are made on the CPU)."""
-    item, _, _ = next(dataloader_iter)
-    return item if module.device.type == "cpu" else module.transfer_batch_to_device(item, module.device, 0)
-
-
-def check_precision(plugin: Precision) -> None:
-    """The fused update computes its own gradients and casts only to bfloat16: a float16 gradient
-    scaler (``16-mixed`` on CUDA) would unscale gradients that were never scaled."""
-    if getattr(plugin, "scaler", None) is not None:
-        raise ValueError(
-            "DDPG/TD3 support trainer.precision 32-true or bf16-mixed, not 16-mixed "
-            "(its gradient scaler would unscale gradients the fused update never scaled)"
-        )
-
-
-def _step(opt: torch.optim.Optimizer | LightningOptimizer, net: torch.nn.Module) -> None:
-    """``opt.step()``, then mark ``net``'s parameters as written: torch's fused Adam kernel updates them
-    without bumping their version counters, which the fused update's shadows read."""
-    opt.step()
-    torch.autograd.graph.increment_version(list(net.parameters()))
-
-
-def log_round(module: L.LightningModule, stats: dict) -> None:
-    """Log once per round, at step = rounds done (``self.log`` in a step that logs nothing else would
-    repeat the last values on every training step)."""
-    for logger in module.loggers:
-        logger.log_metrics(stats, step=int(module.generation))
 
 
 class TD3Module(SeededRNGs, L.LightningModule):
@@ -187,8 +152,8 @@ class TD3Module(SeededRNGs, L.LightningModule):
     # ---------------------------------------------------------------- Lightning plumbing
     def configure_optimizers(self) -> list[torch.optim.Adam]:
         return [
-            torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr, **_fused(self.device)),
-            torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **_fused(self.device)),
+            torch.optim.Adam(self.actor.parameters(), lr=self.actor_lr, **adam_kwargs(self.device)),
+            torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, **adam_kwargs(self.device)),
         ]
 
     # ---------------------------------------------------------------- one item: collected steps + k updates
@@ -303,7 +268,7 @@ class TD3Module(SeededRNGs, L.LightningModule):
         """Store ``grads`` as ``net``'s ``.grad``, average them over DDP ranks, take the optimizer's step."""
         fused.write_grads(mlps, grads)
         self._all_reduce_grads(net)
-        _step(opt, net)
+        step_and_mark(opt, net)
 
     def _plan(
         self,

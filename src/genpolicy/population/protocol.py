@@ -32,8 +32,6 @@ from genpolicy.population.optim import OptimizerSettings
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from lightning.pytorch.core.optimizer import LightningOptimizer
-
 
 class Members(Protocol):
     dim: int
@@ -145,7 +143,7 @@ Rescore = Callable[[Members, int], torch.Tensor]  # (candidates, episodes) → t
 def update(
     strategy: Strategy,
     centre: torch.Tensor,
-    optimizer: torch.optim.Optimizer | LightningOptimizer,
+    optimizer: torch.optim.Optimizer,  # or anything that steps like one (Lightning's wrapper)
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     fitness: torch.Tensor,
     seed: int,
