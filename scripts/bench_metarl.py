@@ -1,12 +1,14 @@
 """MetaRL speed and memory: one whole step (env + actor + rule) for 1k, 10k and 100k individuals.
 
     python scripts/bench_metarl.py [--populations 1000 10000 100000] [--steps 40] [--threads 2]
-        [--device cpu|cuda] [--original DIR] [--json OUT]
+        [--device cpu|cuda] [--kernels auto compiled] [--original DIR] [--json OUT]
 
 Each population runs in a fresh process: it imports torch and torch_geometric (the baseline RSS),
-builds the rule population and its MetaPendulum lifetimes, plays a warm-up (torch.compile's one-off
-compilation, whose memory is not counted: the peak is reset after it), then times ``--steps`` steps
-of the episode loop. ``--original DIR`` times ASFaust/MetaRL's own code (a checkout of it, never
+builds the rule population and its MetaPendulum lifetimes, plays a warm-up (the kernel's one-off
+build or torch.compile's compilation, whose memory is not counted: the peak is reset after it), then
+times ``--steps`` steps of the episode loop. ``--kernels``: the rule's kernels to time (policy.kernel;
+the first is the headline, ``populations`` in the JSON, the others go to ``by_kernel``).
+``--original DIR`` times ASFaust/MetaRL's own code (a checkout of it, never
 committed here) on the same machine in the same run. Prints a table; ``--json`` writes
 ``{"populations": {"10000": {"ms_per_step", "peak_rss_mb", "baseline_rss_mb"}, …}, "original": …,
 "machine": …}``. CUDA rows are skipped cleanly without a GPU.
@@ -40,7 +42,7 @@ def _reset_peak() -> None:
         f.write("5")
 
 
-def child_genpolicy(n: int, steps: int, threads: int, device: str) -> dict:
+def child_genpolicy(n: int, steps: int, threads: int, device: str, kernel: str) -> dict:
     import torch
     import torch_geometric  # noqa: F401 - part of the baseline
 
@@ -51,7 +53,7 @@ def child_genpolicy(n: int, steps: int, threads: int, device: str) -> dict:
     from genpolicy.rollout import PopulationEvaluator
 
     spec = meta_spec("MetaPendulum-v0", max_episode_steps=10 * steps)
-    policy = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), compile=True).to(device)
+    policy = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), kernel=kernel).to(device)
     rules = torch.randn(n, policy.num_params, generator=torch.Generator().manual_seed(0)) * 0.1
     evaluator = PopulationEvaluator(spec, chunk_size=n, torch_threads=threads)
     seeds = torch.zeros(n, dtype=torch.int64)  # as in training: every rule plays the same lifetime
@@ -67,6 +69,7 @@ def child_genpolicy(n: int, steps: int, threads: int, device: str) -> dict:
         "peak_rss_mb": _peak_mb(),
         "baseline_rss_mb": baseline,
         "env_steps": result.env_steps,
+        "kernel": policy.resolved_kernel(device),
     }
     if device == "cuda":
         row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -128,16 +131,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "native", "compiled", "eager"])
     ap.add_argument("--original", help="a checkout of ASFaust/MetaRL to time beside (same machine, same run)")
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "N", "KERNEL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, n = args.child[0], int(args.child[1])
         row = (
             child_original(n, args.steps, args.threads, args.original)
             if kind == "original"
-            else child_genpolicy(n, args.steps, args.threads, args.device)
+            else child_genpolicy(n, args.steps, args.threads, args.device, args.child[2])
         )
         print(json.dumps(row))
         return
@@ -151,18 +155,24 @@ def main() -> None:
             print("no CUDA device: nothing to measure (skipped)")
             return
     common = ["--steps", str(args.steps), "--threads", str(args.threads), "--device", args.device]
-    results, original = {}, {}
+    results, original, by_kernel = {}, {}, {k: {} for k in args.kernels[1:]}
     print(
-        f"{'individuals':>11} {'genpolicy ms/step':>18} {'peak−base MB':>13} {'original ms/step':>17} "
+        f"{'individuals':>11} {'kernel':>9} {'genpolicy ms/step':>18} {'peak−base MB':>13} {'original ms/step':>17} "
         f"{'peak−base MB':>13} {'ratio':>6}"
     )
     for n in args.populations:
-        row = _run_child(["--child", "genpolicy", str(n), *common])
+        for kernel in args.kernels[1:]:  # the comparisons first, the headline beside the original
+            row = _run_child(["--child", "genpolicy", str(n), kernel, *common])
+            if row is not None:
+                by_kernel[kernel][str(n)] = row
+                grown = row["peak_rss_mb"] - row["baseline_rss_mb"]
+                print(f"{n:11d} {row['kernel']:>9} {row['ms_per_step']:18.1f} {grown:13.0f}")
+        row = _run_child(["--child", "genpolicy", str(n), args.kernels[0], *common])
         if row is None:
             continue
         results[str(n)] = row
         orig = (
-            _run_child(["--child", "original", str(n), *common, "--original", args.original])
+            _run_child(["--child", "original", str(n), "-", *common, "--original", args.original])
             if args.original and args.device == "cpu"
             else None
         )
@@ -172,7 +182,7 @@ def main() -> None:
         o_mb = f"{orig['peak_rss_mb'] - orig['baseline_rss_mb']:13.0f}" if orig else f"{'—':>13}"
         ratio = f"{orig['ms_per_step'] / row['ms_per_step']:6.2f}" if orig else f"{'—':>6}"
         grown = row["peak_rss_mb"] - row["baseline_rss_mb"]
-        print(f"{n:11d} {row['ms_per_step']:18.1f} {grown:13.0f} {o_ms} {o_mb} {ratio}")
+        print(f"{n:11d} {row['kernel']:>9} {row['ms_per_step']:18.1f} {grown:13.0f} {o_ms} {o_mb} {ratio}")
     info = machine()
     info["threads"] = args.threads
     print(f"machine: {info}")
@@ -181,6 +191,7 @@ def main() -> None:
             Path(args.json),
             {
                 "populations": results,
+                "by_kernel": by_kernel or None,
                 "original": original or None,
                 "steps": args.steps,
                 "device": args.device,

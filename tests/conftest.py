@@ -55,8 +55,8 @@ TINY_METHOD = {
 }
 
 # experiment-specific sizes that keep a tiny run short (Pong: 200-step episodes)
-# (MetaRL: 100-step lifetimes, the rule's eager path — its compiled path has tests of its own)
-METARL_TINY = ("env.max_episode_steps=100", "policy.compile=false")
+# (MetaRL: 100-step lifetimes)
+METARL_TINY = ("env.max_episode_steps=100",)
 TINY_EXPERIMENT = {
     "es_pong": ("env.max_episode_frames=800", "data.chunk_size=null"),
     "metarl_pendulum": METARL_TINY,

@@ -28,7 +28,6 @@ def test_shard_bounds_cover_everything_once(n, world):
         (
             "experiment=metarl_pendulum",
             "env.max_episode_steps=50",
-            "policy.compile=false",
             "strategy.truncation=3",
             "strategy.elite_candidates=2",
             "strategy.elite_episodes=2",

@@ -14,6 +14,7 @@ from genpolicy.envs.meta import meta_spec
 from genpolicy.nets.actor_graph import ActorGraph
 from genpolicy.nets.learning_rule import LearningActor, RuleLayout
 from genpolicy.nets.learning_rule_fast import act_layered, learn_layered, tanh
+from genpolicy.nets.learning_rule_native import block, native_rule, unblock
 from genpolicy.policies.metarl import MetaRLPolicy
 from genpolicy.population.ga import GeneticAlgorithm
 from genpolicy.rollout import PopulationEvaluator
@@ -73,15 +74,46 @@ def test_lifetimes_do_not_depend_on_batching_or_path():
 
 
 @needs_cxx
-def test_compiled_rule_plays_the_eager_lifetimes():
-    """policy.compile=true (the experiments' default): the compiled step plays what the eager one does."""
+@pytest.mark.parametrize("kernel", ["native", "compiled"])
+def test_fast_kernels_play_the_eager_lifetimes(kernel):
+    """policy.kernel=native (the C kernel, auto's choice on a CPU) and compiled play what eager does."""
     rules = torch.randn(4, RuleLayout().num_params, generator=torch.Generator().manual_seed(4)) * 0.3
     seeds = torch.arange(8) % 2
-    eager = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1)
-    compiled = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1, compile=True)
+    eager = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1, kernel="eager")
+    fast = MetaRLPolicy(3, "box", 1, (-1.0,), (1.0,), sigma_init=0.1, kernel=kernel)
+    assert fast.resolved_kernel("cpu") == kernel
     torch.testing.assert_close(
-        _lifetimes(compiled, rules, seeds, chunk=4), _lifetimes(eager, rules, seeds, chunk=4), atol=1e-4, rtol=0
+        _lifetimes(fast, rules, seeds, chunk=4), _lifetimes(eager, rules, seeds, chunk=4), atol=1e-4, rtol=0
     )
+
+
+@needs_cxx
+def test_native_kernel_equals_the_fast_path_step_by_step():
+    """Every state tensor after each step, on a batch that is not a whole number of the kernel's blocks,
+    with some copies finished (their state must not move)."""
+    b, lay = 37, RuleLayout()
+    g = torch.Generator().manual_seed(6)
+    genome = torch.randn(lay.num_params, b, generator=g) * 0.5
+    state = [torch.randn(96, b, generator=g) * 0.4, torch.randn(17, b, generator=g) * 0.4]
+    state += [torch.rand(17, b, generator=g) * 0.3, torch.zeros(1, 8, b), torch.zeros(17, 8, b), torch.zeros(96, 8, b)]
+    kernel = native_rule(tuple(SIZES), 8, 1, 0.01, 4.0, 1.0)
+    blocked, genome_b = [block(x, kernel.lanes) for x in state], block(genome, kernel.lanes)
+    alive = torch.arange(b) >= 10  # from step 4 on, copies 0-9 have finished
+    for t in range(8):
+        obs, eps, r = torch.randn(3, b, generator=g), torch.randn(17, b, generator=g), torch.randn(b, generator=g)
+        ref = act_layered(SIZES, *state[:3], obs, eps)
+        mine = kernel.act(*blocked[:3], obs, eps)
+        for x, y in zip(mine, ref, strict=True):
+            torch.testing.assert_close(x, y, atol=2e-5, rtol=0)
+        new = learn_layered(SIZES, lay, 0.01, 4.0, 1.0, genome, *state, obs, *ref, r)
+        state = list(new) if t < 4 else [torch.where(alive, x, old) for x, old in zip(new, state, strict=True)]
+        kernel.learn(genome_b, blocked, obs, *ref, r, None if t < 4 else alive)
+        for x, y in zip(blocked, state, strict=True):
+            torch.testing.assert_close(unblock(x, b, y.shape[:-1]), y, atol=2e-5, rtol=0)
+        if t == 3:
+            w_then = unblock(blocked[0], b, (96,)).clone()
+    w_now = unblock(blocked[0], b, (96,))
+    assert torch.equal(w_now[:, :10], w_then[:, :10]) and not torch.equal(w_now[:, 10:], w_then[:, 10:])
 
 
 def test_frozen_actors_keep_their_weights_and_learning_changes_returns():
@@ -119,7 +151,6 @@ def test_ga_children_all_differ_and_first_generation_is_random():
 
 
 def _fit(tmp_path, *extra):
-    fast = [] if "policy=mlp" in extra else ["policy.compile=false"]
     cmd = [
         sys.executable,
         "-m",
@@ -133,7 +164,6 @@ def _fit(tmp_path, *extra):
         "env.max_episode_steps=60",
         "final_eval_episodes=3",
         "method.eval_episodes=2",
-        *fast,
         "logger=none",
         "trainer.enable_progress_bar=false",
         f"hydra.run.dir={tmp_path}",

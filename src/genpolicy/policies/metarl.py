@@ -13,8 +13,11 @@ lifetime does not depend on how copies are batched, chunked or sharded, and copi
 seed (the same lifetime of different rules) start from the same actor and see the same noise.
 ``observe`` runs one step of the rule; ``learn=False`` leaves the actor frozen (the baseline).
 
-Layered actors (``hidden``) run the copy-minor fast path (nets/learning_rule_fast.py; ``compile``:
-through torch.compile); an ``edge_index`` actor runs LearningActor's torch_geometric path.
+Layered actors (``hidden``) run the copy-minor fast path, with ``kernel``: ``native`` — the hand-written
+C kernel (nets/learning_rule_native.py, CPU), ``compiled`` — nets/learning_rule_fast.py through
+torch.compile, ``eager`` — the same, uncompiled (the readable reference), ``auto`` — native on a CPU
+with a C compiler, else compiled where torch.compile can build kernels, else eager. An ``edge_index``
+actor runs LearningActor's torch_geometric path.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from genpolicy._checks import integer, positive
+from genpolicy._checks import choice, integer, positive
 from genpolicy.nets.actor_graph import ActorGraph
 from genpolicy.nets.learning_rule import LearningActor, RuleLayout
 from genpolicy.nets.learning_rule_fast import act_layered, learn_layered
+from genpolicy.nets.learning_rule_native import NativeRule, block, compiler, fits, native_rule, unblock
 from genpolicy.policies.normalizer import RunningNorm
 from genpolicy.seeding import seeded_normals
 
 _NOISE_AT = 1 << 20  # a seed's counter stream: initial weights first, then the noise of step t from here
+KERNELS = ("auto", "native", "compiled", "eager")
 
 
 class MetaRLPolicy(nn.Module):
@@ -58,7 +63,7 @@ class MetaRLPolicy(nn.Module):
         sigma_init: float = 0.0,
         genome_std: float = 0.1,
         dense: bool | None = None,
-        compile: bool = False,
+        kernel: str = "auto",
         learn: bool = True,
     ) -> None:
         super().__init__()
@@ -92,7 +97,12 @@ class MetaRLPolicy(nn.Module):
         self.lr, self.weight_limit = positive("policy.lr", lr), positive("policy.weight_limit", weight_limit)
         self.sigma_limit, self.init_std = positive("policy.sigma_limit", sigma_limit), float(init_std)
         self.sigma_init, self.genome_std = float(sigma_init), positive("policy.genome_std", genome_std)
-        self.compile, self.learn = bool(compile), bool(learn)
+        self.kernel = choice("policy.kernel", kernel, KERNELS)
+        if self.kernel == "native":
+            why = "the actor is not layered (edge_index)" if not self.dense else fits(self.sizes, self.layout)
+            if why is not None:
+                raise ValueError(f"policy.kernel=native cannot run this actor: {why}; use kernel=auto")
+        self.learn = bool(learn)
         low, high = torch.tensor(action_low, dtype=torch.float32), torch.tensor(action_high, dtype=torch.float32)
         self.register_buffer("action_mid", (high + low) / 2, persistent=False)
         self.register_buffer("action_half", (high - low) / 2, persistent=False)
@@ -101,6 +111,30 @@ class MetaRLPolicy(nn.Module):
     @property
     def num_params(self) -> int:
         return self.layout.num_params
+
+    def resolved_kernel(self, device: torch.device | str) -> str:
+        """The kernel a layered actor runs on ``device`` (what ``auto`` stands for there)."""
+        dev = torch.device(device)
+        if self.kernel == "native" and dev.type != "cpu":
+            raise ValueError(f"policy.kernel=native runs on the CPU, the rules are on {dev}; use kernel=auto")
+        if self.kernel != "auto":
+            return self.kernel
+        if dev.type == "cpu" and compiler() is not None:
+            return "native"
+        from genpolicy._compile import can_compile
+
+        return "compiled" if can_compile(dev) else "eager"
+
+    def native_rule(self) -> NativeRule:
+        """The native kernel for this actor shape (built once per process)."""
+        return native_rule(
+            tuple(self.sizes),
+            self.layout.state_dim,
+            self.layout.signal_dim,
+            self.lr,
+            self.weight_limit,
+            self.sigma_limit,
+        )
 
     def initial_parameters(self) -> torch.Tensor:
         """A random rule N(0, genome_std²) (from torch's global generator, which fit seeds)."""
@@ -145,16 +179,24 @@ class MetaRLActor:
         if p.dense:
             self.minor = True
             h = p.layout.state_dim
-            self.genome = genome.t().contiguous()
-            self.state = [
-                weights.contiguous(),
-                biases.contiguous(),
+            state = [
+                weights,
+                biases,
                 sigmas,
                 weights.new_zeros(g.outputs.numel(), h, n),
                 weights.new_zeros(g.num_neurons, h, n),
                 weights.new_zeros(g.num_edges, h, n),
             ]
-            self._act, self._learn = _kernels(p)
+            self.shapes = [tuple(x.shape[:-1]) for x in state]
+            kernel = p.resolved_kernel(dev)
+            self.native = p.native_rule() if kernel == "native" else None
+            if self.native is not None:  # the kernel's blocked layout (nets/metarl_kernel.c)
+                self.genome = block(genome.t(), self.native.lanes)
+                self.state = [block(x, self.native.lanes) for x in state]
+            else:
+                self.genome = genome.t().contiguous()
+                self.state = [x.contiguous() for x in state]
+                self._act, self._learn = _kernels(p, kernel)
         else:
             self.minor = False
             self.learner = LearningActor(
@@ -185,7 +227,9 @@ class MetaRLActor:
         eps = self._noise()
         if self.minor:
             w, b, s = self.state[:3]
-            self._last = (flat.t().contiguous(), *self._act(w, b, s, flat.t().contiguous(), eps))
+            obs_t = flat.t().contiguous()
+            act = self.native.act if self.native is not None else self._act
+            self._last = (obs_t, *act(w, b, s, obs_t, eps))
             out = self._last[-1][-self.policy.graph.outputs.numel() :].t()
         else:
             out = self.learner.act(flat, eps.t())
@@ -198,7 +242,9 @@ class MetaRLActor:
         if not self.learn:
             return
         r = reward.float()
-        if self.minor:
+        if self.minor and self.native is not None:
+            self.native.learn(self.genome, self.state, *self._last, r, None if bool(alive.all()) else alive)
+        elif self.minor:
             new = self._learn(self.genome, *self.state, *self._last, r)
             if not bool(alive.all()):  # a finished copy keeps its state
                 new = [torch.where(alive, x, old) for x, old in zip(new, self.state, strict=True)]
@@ -210,8 +256,16 @@ class MetaRLActor:
 
     def select(self, keep: torch.Tensor) -> MetaRLActor:
         keep = keep.to(self.rules.device)
+        live = self.seeds.numel()
         self.seeds, self.ids, self.inverse = self.seeds[keep], self.ids[keep], self.inverse[keep]
-        if self.minor:
+        if self.minor and self.native is not None:
+            lanes = self.native.lanes
+            self.genome = block(unblock(self.genome, live, (self.genome.shape[1],))[:, keep], lanes)
+            self.state = [
+                block(unblock(x, live, shape)[..., keep], lanes)
+                for x, shape in zip(self.state, self.shapes, strict=True)
+            ]
+        elif self.minor:
             self.genome = self.genome[:, keep]
             self.state = [x[..., keep] for x in self.state]
         else:
@@ -228,9 +282,9 @@ class MetaRLActor:
 
 
 def _kernels(
-    policy: MetaRLPolicy,
+    policy: MetaRLPolicy, kernel: str
 ) -> tuple[Callable[..., tuple[torch.Tensor, ...]], Callable[..., tuple[torch.Tensor, ...]]]:
-    """The layered act and learn step for this policy's shape (compiled once per shape if asked)."""
+    """The layered act and learn step for this policy's shape (``compiled``: once per shape)."""
     sizes, layout = policy.sizes, policy.layout
     lr, wl, sl = policy.lr, policy.weight_limit, policy.sigma_limit
 
@@ -257,7 +311,7 @@ def _kernels(
             sizes, layout, lr, wl, sl, genome, weights, biases, sigmas, rs, ns, es, obs, s, sample, out, reward
         )
 
-    if not policy.compile:
+    if kernel == "eager":
         return act, learn
     from genpolicy._compile import compiled_key
 
